@@ -1,0 +1,54 @@
+"""``sadp`` command line. Each subcommand lives in ``sadp/cli/<name>.py`` with
+``add_arguments(parser)`` and ``run(args) -> int``; this module only wires them up."""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+SUBCOMMANDS = {
+    "train": "train one configuration (default: SNN on the embedded digits)",
+    "sweep": "run methods x ratios x seeds from a YAML spec",
+    "report": "summarise a sweep directory into markdown tables and plots",
+    "diagnose": "measure score fidelity, gradient-estimator variance and bias",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sadp",
+        description="Spike-aware dynamic data pruning for spiking neural networks.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        try:
+            mod = importlib.import_module(f"sadp.cli.{name}")
+        except ModuleNotFoundError as e:
+            if e.name == f"sadp.cli.{name}":
+                continue  # subcommand not part of this build
+            raise
+        p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    parser = build_parser()
+    if not argv:
+        argv = ["train"]  # `sadp` alone runs the default job
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args._run(args) or 0)
+    except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as e:
+        if getattr(args, "debug", False):
+            raise
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"sadp {args.command}: error: {msg}", file=sys.stderr)
+        return 1

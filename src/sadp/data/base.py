@@ -1,0 +1,95 @@
+"""The data contract every dataset reader returns, and the in-memory storage for small datasets.
+
+A reader is registered in ``sadp.registry.DATASETS`` and called as
+``reader(data_dir=..., subset=..., seed=..., skip_corrupt=..., **kw) -> DataBundle``.
+Items are ``(x, y)``: static images as uint8 [C, H, W] (normalised and augmented later, per batch,
+on the training device), event data as float frames [T, C, H, W]. The loader attaches indices.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+
+class InMemoryImages(Dataset):
+    """Decoded images held as one uint8 tensor [N, C, H, W] (or float frames [N, T, C, H, W])."""
+
+    def __init__(self, data: Tensor, targets: Tensor) -> None:
+        if len(data) != len(targets):
+            raise ValueError(f"{len(data)} images but {len(targets)} labels")
+        if len(data) == 0:
+            raise ValueError("empty dataset: no examples")
+        self.data = data
+        self.targets = targets.long()
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, i: int) -> tuple[Tensor, int]:
+        return self.data[i], int(self.targets[i])
+
+    def subset(self, indices: Tensor) -> "InMemoryImages":
+        return InMemoryImages(self.data[indices], self.targets[indices])
+
+
+@dataclass
+class DataBundle:
+    """A train/test pair with what the model and the batch transforms need to know."""
+
+    name: str
+    train: Dataset
+    test: Dataset
+    num_classes: int
+    sample_shape: tuple[int, ...]  # one example's model input without T, e.g. (3, 32, 32)
+    classes: Sequence[str] = ()
+    mean: tuple[float, ...] = (0.5,)
+    std: tuple[float, ...] = (0.5,)
+    augment: str = "none"  # "none" | "crop_flip" | "flip" | "event"; applied to training batches only
+    time_steps: int | None = None  # event data: T fixed by binning; None for static images
+    skipped_corrupt: int = 0
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def is_event(self) -> bool:
+        return self.time_steps is not None
+
+    def train_targets(self) -> Tensor:
+        """Labels of the training set, without decoding images where the dataset allows it."""
+        return dataset_targets(self.train)
+
+
+def dataset_targets(ds: Dataset) -> Tensor:
+    """Labels of any dataset: ``.targets``/``.labels`` attributes if present, else one pass over items."""
+    for attr in ("targets", "labels"):
+        t = getattr(ds, attr, None)
+        if t is not None:
+            return torch.as_tensor(t).long()
+    return torch.tensor([int(ds[i][1]) for i in range(len(ds))])  # type: ignore[arg-type]
+
+
+def balanced_subset_indices(targets: Tensor, n: int, seed: int) -> Tensor:
+    """A fixed, seeded, class-balanced subset of ``n`` indices (round-robin over classes)."""
+    if n <= 0:
+        raise ValueError(f"subset size must be positive, got {n}")
+    if n >= len(targets):
+        return torch.arange(len(targets))
+    g = torch.Generator().manual_seed(seed)
+    classes = torch.unique(targets)
+    per_class = [torch.nonzero(targets == c).flatten() for c in classes]
+    per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
+    base, rem = divmod(n, len(classes))
+    take = [base + (1 if i < rem else 0) for i in range(len(classes))]
+    # Classes too small for their share hand the rest to the others.
+    short = sum(max(0, t - len(idx)) for t, idx in zip(take, per_class))
+    take = [min(t, len(idx)) for t, idx in zip(take, per_class)]
+    while short > 0:
+        for i, idx in enumerate(per_class):
+            if short and take[i] < len(idx):
+                take[i] += 1
+                short -= 1
+    chosen = torch.cat([idx[:t] for idx, t in zip(per_class, take)])
+    return chosen.sort().values

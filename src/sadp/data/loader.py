@@ -1,0 +1,135 @@
+"""Batches of (x, y, index) on the training device, in the order a sampler gives.
+
+In-memory datasets (:class:`InMemoryImages`) are indexed directly as tensors: no workers, no
+collation. Any other ``torch.utils.data.Dataset`` (streamed folders, user datasets) goes through
+a DataLoader with persistent workers and pinned memory; its items only need to be ``(x, y)``.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from sadp.data.base import DataBundle, InMemoryImages
+from sadp.data.transforms import normalize, random_crop, random_flip
+
+Batch = tuple[Tensor, Tensor, Tensor]
+
+
+class _WithIndex(Dataset):
+    """Wrap a dataset so items carry their index: (x, y, i)."""
+
+    def __init__(self, ds: Dataset) -> None:
+        self.ds = ds
+
+    def __len__(self) -> int:
+        return len(self.ds)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int):
+        x, y = self.ds[i][:2]
+        return x, y, i
+
+
+def _chunks(indices: Iterable[int], batch_size: int, drop_last: bool) -> Iterator[list[int]]:
+    buf: list[int] = []
+    for i in indices:
+        buf.append(int(i))
+        if len(buf) == batch_size:
+            yield buf
+            buf = []
+    if buf and not drop_last:
+        yield buf
+
+
+class BatchTransform:
+    """Normalisation and (for training) augmentation of a whole batch on its device."""
+
+    def __init__(self, bundle: DataBundle, train: bool, generator: torch.Generator | None = None) -> None:
+        self.mean, self.std = bundle.mean, bundle.std
+        self.augment = bundle.augment if train else "none"
+        self.is_event = bundle.is_event
+        self.generator = generator
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if self.is_event:
+            x = x.float()
+            if self.augment == "event":
+                x = random_flip(x, self.generator)
+            return x
+        x = normalize(x, self.mean, self.std)
+        if self.augment in ("crop_flip", "flip"):
+            x = random_flip(x, self.generator)
+        if self.augment == "crop_flip":
+            x = random_crop(x, 4, self.generator)
+        return x
+
+
+class DeviceLoader:
+    """Iterate batches ``(x, y, idx)`` on ``device`` in the sampler's order; ``len()`` is the batch count."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        sampler: Sampler[int] | Iterable[int],
+        batch_size: int,
+        device: torch.device | str,
+        transform: BatchTransform | None = None,
+        drop_last: bool = False,
+        num_workers: int = 0,
+    ) -> None:
+        self.dataset, self.sampler = dataset, sampler
+        self.batch_size, self.drop_last = batch_size, drop_last
+        self.device = torch.device(device)
+        self.transform = transform
+        self.num_workers = num_workers
+        self._dl: DataLoader | None = None
+        if isinstance(dataset, InMemoryImages):
+            self._data = dataset.data.to(self.device)
+            self._targets = dataset.targets.to(self.device)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+
+    def _raw_batches(self) -> Iterator[Batch]:
+        if isinstance(self.dataset, InMemoryImages):
+            for chunk in _chunks(self.sampler, self.batch_size, self.drop_last):
+                idx = torch.tensor(chunk, device=self.device)
+                yield self._data[idx], self._targets[idx], idx
+            return
+        if self._dl is None:
+            pin = self.device.type == "cuda"
+            self._dl = DataLoader(
+                _WithIndex(self.dataset),
+                batch_sampler=_BatchSampler(self.sampler, self.batch_size, self.drop_last),
+                num_workers=self.num_workers,
+                pin_memory=pin,
+                persistent_workers=self.num_workers > 0,
+            )
+        for x, y, idx in self._dl:
+            nb = self.device.type == "cuda"
+            yield (
+                x.to(self.device, non_blocking=nb),
+                torch.as_tensor(y).to(self.device, non_blocking=nb),
+                idx.to(self.device, non_blocking=nb),
+            )
+
+    def __iter__(self) -> Iterator[Batch]:
+        for x, y, idx in self._raw_batches():
+            yield (self.transform(x) if self.transform else x.float()), y.long(), idx
+
+
+class _BatchSampler(Sampler[list[int]]):
+    """Batches from a sampler that may change each epoch (re-read on every ``__iter__``)."""
+
+    def __init__(self, sampler: Iterable[int], batch_size: int, drop_last: bool) -> None:
+        self.sampler, self.batch_size, self.drop_last = sampler, batch_size, drop_last
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return _chunks(self.sampler, self.batch_size, self.drop_last)
+
+    def __len__(self) -> int:
+        n = len(self.sampler)  # type: ignore[arg-type]
+        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)

@@ -1,0 +1,2 @@
+"""Registered pruning methods (``sadp.registry.METHODS``)."""
+from sadp.pruning.methods import full  # noqa: F401

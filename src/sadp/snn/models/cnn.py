@@ -1,0 +1,62 @@
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from torch import nn
+
+from sadp.registry import MODELS
+from sadp.snn.layers import Flatten, SeqToANN
+from sadp.snn.models.base import SpikingClassifier, neuron_factory
+
+
+def conv_bn(cin: int, cout: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)]
+
+
+@MODELS.register("small_cnn", help="3-conv spiking CNN sized for CPU runs: [conv-BN-LIF-maxpool] x 3 -> head")
+class SmallSpikingCNN(SpikingClassifier):
+    """Channels (64, 128, 128) by default; max-pooling binary spikes keeps the head input binary."""
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_classes: int,
+        channels: Sequence[int] = (64, 128, 128),
+        **neuron_kw: Any,
+    ) -> None:
+        super().__init__()
+        make = neuron_factory(**neuron_kw)
+        c, h, w = input_shape
+        layers: list[nn.Module] = []
+        for i, cout in enumerate(channels):
+            layers += [SeqToANN(*conv_bn(c, cout)), make()]
+            if min(h, w) >= 2:
+                layers.append(SeqToANN(nn.MaxPool2d(2)))
+                h, w = h // 2, w // 2
+            c = cout
+        layers.append(Flatten())
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c * h * w, num_classes)
+
+
+VGG11 = (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M")
+
+
+@MODELS.register("vgg11", help="spiking VGG-11 with BN, global average pool -> head")
+class SpikingVGG11(SpikingClassifier):
+    def __init__(self, input_shape: Sequence[int], num_classes: int, **neuron_kw: Any) -> None:
+        super().__init__()
+        make = neuron_factory(**neuron_kw)
+        c, h, w = input_shape
+        layers: list[nn.Module] = []
+        for v in VGG11:
+            if v == "M":
+                if min(h, w) >= 2:  # small inputs (8x8 digits) skip pools that would empty the map
+                    layers.append(SeqToANN(nn.MaxPool2d(2)))
+                    h, w = h // 2, w // 2
+            else:
+                layers += [SeqToANN(*conv_bn(c, int(v))), make()]
+                c = int(v)
+        layers += [SeqToANN(nn.AdaptiveAvgPool2d(1)), Flatten()]
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(c, num_classes)

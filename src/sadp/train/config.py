@@ -1,0 +1,101 @@
+"""Training configuration: one dataclass, loadable from YAML, overridable by CLI flags."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class TrainConfig:
+    # data
+    dataset: str = "digits"
+    data_dir: str | None = None
+    subset: int | None = None  # class-balanced subset of the training set
+    skip_corrupt: bool = False
+    num_workers: int = 0
+    # model
+    model: str = "small_cnn"
+    T: int = 4
+    neuron: str = "lif"
+    tau: float = 2.0
+    surrogate: str = "atan"
+    encoder: str = "direct"  # static data only: direct | poisson
+    # pruning
+    method: str = "full"
+    ratio: float = 0.0
+    method_options: dict[str, Any] = field(default_factory=dict)
+    # optimisation
+    epochs: int = 20
+    batch_size: int = 64
+    optimizer: str = "adamw"  # sgd | adamw
+    lr: float = 2e-3
+    weight_decay: float = 5e-4
+    momentum: float = 0.9
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.0
+    loss: str = "ce"  # ce (mean-over-T logits) | tet (per-step loss, Deng et al. 2022)
+    tet_lambda: float = 0.05
+    drop_last: bool = False
+    # runtime
+    seed: int = 0
+    device: str = "auto"
+    amp: bool = True  # CUDA only
+    channels_last: bool = True  # CUDA only
+    deterministic: bool = True
+    out: str = "runs/default"
+    resume: bool = False
+    progress: bool = True
+
+    def validate(self) -> "TrainConfig":
+        errors = []
+        if not 0.0 <= self.ratio < 1.0:
+            errors.append(f"ratio must be in [0, 1), got {self.ratio}")
+        for name in ("epochs", "batch_size", "T"):
+            if getattr(self, name) < 1:
+                errors.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            errors.append(f"lr must be > 0, got {self.lr}")
+        if self.subset is not None and self.subset < 1:
+            errors.append(f"subset must be >= 1, got {self.subset}")
+        if self.optimizer not in ("sgd", "adamw"):
+            errors.append(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
+        if self.loss not in ("ce", "tet"):
+            errors.append(f"loss must be ce or tet, got {self.loss!r}")
+        if not 0.0 <= self.label_smoothing < 1.0:
+            errors.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.method == "full" and self.ratio:
+            errors.append("method 'full' trains on all data; use ratio 0 (or another method)")
+        if errors:
+            raise ValueError("invalid config:\n  " + "\n  ".join(errors))
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def field_names(cls) -> set[str]:
+        return {f.name for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        unknown = set(d) - cls.field_names()
+        if unknown:
+            raise ValueError(f"unknown config keys: {sorted(unknown)}; valid keys: {sorted(cls.field_names())}")
+        return cls(**d)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"config file not found: {p}")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"config file {p} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"config file {p} must hold a mapping of option: value")
+    return data

@@ -1,0 +1,290 @@
+"""The training loop. It consumes examples through the pruning interface:
+
+    sampler.set_epoch(e)           # the method picks this epoch's indices and loss weights
+    for x, y, idx in loader:       # batches in the sampler's order, on the training device
+        out = model(encode(x))     # [T, B, K], spike counts recorded by the monitor if needed
+        loss = method.weighted_loss(per_example_loss(out, y), idx)
+        ...; method.observe(BatchStats(...))   # per-example statistics back to the method
+    method.end_epoch(e)
+
+Each epoch ends with an atomic checkpoint (model, optimiser, method state, RNG states, history),
+so ``resume=True`` continues a killed run exactly as if it had not stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sadp.data import BatchTransform, DataBundle, DeviceLoader, build_dataset
+from sadp.pruning import BatchStats, PruningMethod, PruningSampler, SpikeMonitor, build_method
+from sadp.snn import build_model, encode
+from sadp.train import distributed as D
+from sadp.train.config import TrainConfig
+from sadp.train.losses import per_example_loss
+from sadp.train.optim import build_optimizer, cosine_lr
+from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
+from sadp.utils.seed import rng_state, seed_everything, set_rng_state
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class NonFiniteLossError(RuntimeError):
+    """Raised when the training loss becomes NaN/inf; the last checkpoint is left untouched."""
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available")
+    return dev
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
+class Trainer:
+    """Train one configuration; ``fit()`` returns the summary dict also written to ``OUT/summary.json``."""
+
+    def __init__(self, cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> None:
+        self.cfg = cfg.validate()
+        self.out = Path(cfg.out)
+        self.device = resolve_device(cfg.device)
+        self.rank, self.world_size = D.rank(), D.world_size()
+        self.is_main = self.rank == 0
+        seed_everything(cfg.seed, cfg.deterministic)
+
+        self.bundle = bundle or build_dataset(
+            cfg.dataset, data_dir=cfg.data_dir, subset=cfg.subset, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt
+        )
+        self.T = self.bundle.time_steps or cfg.T
+        self.model = (model or build_model(
+            cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
+            neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate,
+        )).to(self.device)
+        self.cuda = self.device.type == "cuda"
+        if self.cuda and cfg.channels_last and not self.bundle.is_event:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.train_model: nn.Module = self.model  # DDP wraps this one
+        self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
+        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (self.cuda and cfg.amp) else None
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+
+        self.num_train = len(self.bundle.train)  # type: ignore[arg-type]
+        self.method: PruningMethod = build_method(
+            cfg.method, self.num_train, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
+            device=self.device, **cfg.method_options,
+        )
+        self.sampler = PruningSampler(self.method, shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world_size)
+        self.monitor = SpikeMonitor(self.model) if self.method.needs_spikes else None
+        self.train_loader = DeviceLoader(
+            self.bundle.train, self.sampler, cfg.batch_size, self.device,
+            BatchTransform(self.bundle, train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
+        )
+        self.test_loader = DeviceLoader(
+            self.bundle.test, range(len(self.bundle.test)), max(256, cfg.batch_size), self.device,  # type: ignore[arg-type]
+            BatchTransform(self.bundle, train=False), num_workers=cfg.num_workers,
+        )
+        self.start_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.prior_wall = 0.0  # wall time of earlier segments of a resumed run
+
+    # -- helpers -----------------------------------------------------------------------
+    def _inputs(self, x: Tensor) -> Tensor:
+        if self.bundle.is_event:
+            return x.transpose(0, 1)  # [B, T, ...] -> [T, B, ...]
+        if self.cuda and self.cfg.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return encode(x, self.T, self.cfg.encoder)
+
+    def _log(self, msg: str) -> None:
+        if self.is_main:
+            print(msg, flush=True)
+
+    # -- checkpointing -----------------------------------------------------------------
+    def _checkpoint_state(self, epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": epoch,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "method": self.method.state_dict(),
+            "rng": rng_state(),
+            "history": self.history,
+            "wall_time_s": self.prior_wall + (time.perf_counter() - self.t_start),
+            "config": self.cfg.to_dict(),
+        }
+
+    def _try_resume(self) -> None:
+        path = self.out / CHECKPOINT
+        if not self.cfg.resume:
+            if path.exists():
+                raise FileExistsError(
+                    f"{path} exists from an earlier run; pass --resume to continue it or choose another --out"
+                )
+            return
+        if not path.exists():
+            self._log(f"no checkpoint at {path}; starting from scratch")
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        saved = {k: v for k, v in state["config"].items() if k not in ("resume", "progress", "device", "num_workers")}
+        now = {k: v for k, v in self.cfg.to_dict().items() if k in saved}
+        diff = {k: (saved[k], now[k]) for k in saved if saved[k] != now.get(k)}
+        if diff:
+            raise ValueError(f"--resume with a different config than the checkpoint's: {diff}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.method.load_state_dict(state["method"])
+        set_rng_state(state["rng"])
+        self.history = state["history"]
+        self.prior_wall = state["wall_time_s"]
+        self.start_epoch = state["epoch"] + 1
+        self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
+
+    # -- one epoch -----------------------------------------------------------------------
+    def train_epoch(self, epoch: int) -> dict[str, Any]:
+        cfg = self.cfg
+        self.train_model.train()
+        plan = self.sampler.set_epoch(epoch)
+        steps = len(self.train_loader)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        bar = None
+        if cfg.progress and self.is_main:
+            from tqdm.auto import tqdm
+
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr, dynamic_ncols=True)
+        for step, (x, y, idx) in enumerate(self.train_loader):
+            lr = cosine_lr(cfg.lr, (epoch + step / max(1, steps)) / cfg.epochs, cfg.warmup_epochs / cfg.epochs)
+            for g in self.optimizer.param_groups:
+                g["lr"] = lr
+            inp = self._inputs(x)
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+                if self.monitor is not None:
+                    with self.monitor.record():
+                        out = self.train_model(inp)
+                else:
+                    out = self.train_model(inp)
+                out = out.float()
+                lvec = per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
+                loss = self.method.weighted_loss(lvec, idx)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            logits = out.detach().mean(0)
+            self.method.observe(BatchStats(
+                indices=idx, logits=logits, targets=y, loss=lvec.detach(),
+                spike_counts=self.monitor.counts if self.monitor is not None else None,
+            ))
+            loss_sum += lvec.detach().sum()
+            correct += (logits.argmax(1) == y).sum()
+            seen += len(y)
+            if bar is not None:
+                bar.update(1)
+                if step % 10 == 0 or step == steps - 1:
+                    bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
+        if bar is not None:
+            bar.close()
+        self.method.end_epoch(epoch)
+        train_loss = loss_sum.item() / max(1, seen)
+        if not math.isfinite(train_loss):
+            raise NonFiniteLossError(
+                f"training loss became {train_loss} in epoch {epoch + 1}; last good checkpoint kept at "
+                f"{self.out / CHECKPOINT}. Try a lower --lr."
+            )
+        return {"train_loss": train_loss, "train_acc": correct.item() / max(1, seen),
+                "selected": len(plan), "steps": steps, "lr": lr}
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        self.model.eval()
+        loss_sum, correct, n = 0.0, 0, 0
+        for x, y, _ in self.test_loader:
+            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+                out = self.model(self._inputs(x)).float()
+            loss_sum += per_example_loss(out, y, "ce").sum().item()
+            correct += (out.mean(0).argmax(1) == y).sum().item()
+            n += len(y)
+        return {"test_loss": loss_sum / n, "test_acc": correct / n}
+
+    # -- the run -------------------------------------------------------------------------
+    def fit(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.t_start = time.perf_counter()
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+        self._try_resume()
+        if self.is_main and self.start_epoch == 0:
+            atomic_write_json(self.out / "config.json", cfg.to_dict())
+        self._log(
+            f"sadp: {cfg.dataset} ({self.num_train} train / {len(self.bundle.test)} test), model {cfg.model}, "
+            f"T={self.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
+        )
+        for epoch in range(self.start_epoch, cfg.epochs):
+            t0 = time.perf_counter()
+            stats = self.train_epoch(epoch)
+            if self.cuda:
+                torch.cuda.synchronize()
+            train_time = time.perf_counter() - t0
+            stats.update(self.evaluate())
+            row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "eval_time_s": time.perf_counter() - t0 - train_time}
+            self.history.append(row)
+            if self.is_main:
+                atomic_torch_save(self.out / CHECKPOINT, self._checkpoint_state(epoch))
+                atomic_write_text(self.out / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in self.history))
+                done = sum(r["epoch_time_s"] + r["eval_time_s"] for r in self.history[self.start_epoch:])
+                eta = done / (epoch + 1 - self.start_epoch) * (cfg.epochs - epoch - 1)
+                self._log(
+                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  train {stats['train_acc']:.3f}  "
+                    f"test {stats['test_acc']:.3f}  kept {stats['selected']}/{self.num_train}  "
+                    f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
+                )
+        return self._finish()
+
+    def _finish(self) -> dict[str, Any]:
+        epoch_times = [r["epoch_time_s"] for r in self.history]
+        examples_seen = sum(r["selected"] for r in self.history)
+        summary = {
+            "test_acc": self.history[-1]["test_acc"],
+            "best_test_acc": max(r["test_acc"] for r in self.history),
+            "final_train_acc": self.history[-1]["train_acc"],
+            "wall_time_s": self.prior_wall + (time.perf_counter() - self.t_start),
+            "train_time_s": sum(epoch_times),
+            "examples_seen": examples_seen,
+            "full_examples": self.num_train * self.cfg.epochs,
+            "theoretical_speedup": self.num_train * self.cfg.epochs / max(1, examples_seen),
+            "epochs": self.cfg.epochs,
+            "epoch_times_s": epoch_times,
+            "num_train": self.num_train,
+            "num_test": len(self.bundle.test),  # type: ignore[arg-type]
+            "skipped_corrupt": self.bundle.skipped_corrupt,
+            "world_size": self.world_size,
+            "device": str(self.device),
+            "config": self.cfg.to_dict(),
+        }
+        if self.is_main:
+            atomic_write_json(self.out / "summary.json", summary)
+            self._log(
+                f"done: test accuracy {summary['test_acc']:.4f} (best {summary['best_test_acc']:.4f}), "
+                f"wall time {summary['wall_time_s']:.1f}s (training {summary['train_time_s']:.1f}s), "
+                f"examples seen {examples_seen} of {summary['full_examples']} -> {self.out / 'summary.json'}"
+            )
+        return summary
+
+
+def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
+    """Train with ``cfg``; see :class:`Trainer`."""
+    return Trainer(cfg, **kwargs).fit()
