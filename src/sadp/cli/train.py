@@ -92,5 +92,6 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = config_from_args(args)
     summary = train(cfg)
-    print(json.dumps({k: summary[k] for k in ("test_acc", "best_test_acc", "wall_time_s", "examples_seen")}))
+    if summary:  # under torchrun only rank 0 returns the summary
+        print(json.dumps({k: summary[k] for k in ("test_acc", "best_test_acc", "wall_time_s", "examples_seen")}))
     return 0

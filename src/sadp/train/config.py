@@ -19,6 +19,7 @@ class TrainConfig:
     num_workers: int = 0
     # model
     model: str = "small_cnn"
+    model_options: dict[str, Any] = field(default_factory=dict)  # extra model kwargs, e.g. channels
     T: int = 4
     neuron: str = "lif"
     tau: float = 2.0

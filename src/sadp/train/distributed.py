@@ -1,9 +1,23 @@
-"""Process-group facts the trainer needs. Single-process defaults; torchrun sets the env vars."""
+"""Multi-process training (torchrun / DDP) helpers.
+
+Launch: ``torchrun --nproc_per_node=N -m sadp train ...`` (multi-node: add ``--nnodes``,
+``--node_rank``, ``--rdzv_endpoint``). Backend: NCCL on CUDA, gloo on CPU.
+
+Consistency contract for pruning: every rank builds the same method from the same seed and
+state, so every rank computes the same epoch selection; the sampler gives each rank a disjoint,
+equal-length share (the selection is padded to a multiple of the world size with zero-weight
+duplicates, which are excluded from statistics); after each step the per-example statistics of
+all ranks are all-gathered in rank order and every rank feeds the same concatenation to
+``method.observe``, so method state stays identical everywhere. Only rank 0 writes files.
+"""
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 
+import torch
 import torch.distributed as dist
+from torch import Tensor
 
 
 def world_size() -> int:
@@ -19,4 +33,47 @@ def is_main() -> bool:
 
 
 def launched_by_torchrun() -> bool:
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ and int(os.environ["WORLD_SIZE"]) > 1
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and "RANK" in os.environ
+
+
+def setup(device: torch.device) -> torch.device:
+    """Join the process group torchrun set up in the environment; returns this rank's device."""
+    if not launched_by_torchrun() or dist.is_initialized():
+        return device
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+        backend = "nccl"
+    else:
+        backend = "gloo"
+        # Share the node's cores between its processes instead of oversubscribing them.
+        local_world = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ["WORLD_SIZE"]))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local_world))
+    dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))
+    return device
+
+
+def cleanup() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_gather_cat(t: Tensor, dim: int = 0) -> Tensor:
+    """Concatenate ``t`` from every rank in rank order (same shape on every rank)."""
+    if world_size() == 1:
+        return t
+    parts = [torch.empty_like(t) for _ in range(world_size())]
+    dist.all_gather(parts, t.contiguous())
+    return torch.cat(parts, dim=dim)
+
+
+def all_reduce_sum(t: Tensor) -> Tensor:
+    if world_size() > 1:
+        dist.all_reduce(t)
+    return t
+
+
+def barrier() -> None:
+    if world_size() > 1:
+        dist.barrier()

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from sadp.data import BatchTransform, DataBundle, DeviceLoader, build_dataset
-from sadp.pruning import BatchStats, PruningMethod, PruningSampler, SpikeMonitor, build_method
+from sadp.pruning import BatchStats, ModelProbe, PruningMethod, PruningSampler, SpikeMonitor, build_method
 from sadp.snn import build_model, encode
 from sadp.train import distributed as D
 from sadp.train.config import TrainConfig
@@ -59,7 +59,7 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> None:
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
-        self.device = resolve_device(cfg.device)
+        self.device = D.setup(resolve_device(cfg.device))
         self.rank, self.world_size = D.rank(), D.world_size()
         self.is_main = self.rank == 0
         seed_everything(cfg.seed, cfg.deterministic)
@@ -70,12 +70,16 @@ class Trainer:
         self.T = self.bundle.time_steps or cfg.T
         self.model = (model or build_model(
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
-            neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate,
+            neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, **cfg.model_options,
         )).to(self.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model: nn.Module = self.model  # DDP wraps this one
+        if self.world_size > 1:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            self.train_model = DDP(self.model, device_ids=[self.device.index] if self.cuda else None)
         self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (self.cuda and cfg.amp) else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
@@ -86,7 +90,8 @@ class Trainer:
             device=self.device, **cfg.method_options,
         )
         self.sampler = PruningSampler(self.method, shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world_size)
-        self.monitor = SpikeMonitor(self.model) if self.method.needs_spikes else None
+        needs_spikes = self.method.needs_spikes or self.method.needs_layer_spikes
+        self.monitor = SpikeMonitor(self.model, layers=self.method.needs_layer_spikes) if needs_spikes else None
         self.train_loader = DeviceLoader(
             self.bundle.train, self.sampler, cfg.batch_size, self.device,
             BatchTransform(self.bundle, train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
@@ -152,9 +157,21 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
 
+    def _model_probe(self) -> ModelProbe:
+        """The model and the training set in index order without augmentation (built lazily), for
+        pruning methods that score with the model itself in ``before_epoch`` (GraNd)."""
+        def batches():
+            loader = DeviceLoader(self.bundle.train, range(self.num_train), max(256, self.cfg.batch_size), self.device,
+                                  BatchTransform(self.bundle, train=False), num_workers=self.cfg.num_workers)
+            return ((self._inputs(x), y, idx) for x, y, idx in loader)
+
+        cfg = self.cfg
+        return ModelProbe(self.model, batches, lambda out, y: per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda))
+
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         cfg = self.cfg
+        self.method.before_epoch(epoch, self._model_probe())  # pruning hook: methods that score with the model (GraNd)
         self.train_model.train()
         plan = self.sampler.set_epoch(epoch)
         steps = len(self.train_loader)
@@ -179,16 +196,25 @@ class Trainer:
                     out = self.train_model(inp)
                 out = out.float()
                 lvec = per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
-                loss = self.method.weighted_loss(lvec, idx)
+                if self.world_size > 1:  # padding positions (see PruningSampler.valid) get zero weight
+                    valid = self.sampler.valid[step * cfg.batch_size : step * cfg.batch_size + len(y)].to(self.device)
+                    loss = self.method.weighted_loss(lvec * valid, idx)
+                else:
+                    loss = self.method.weighted_loss(lvec, idx)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
             logits = out.detach().mean(0)
-            self.method.observe(BatchStats(
+            stats = BatchStats(
                 indices=idx, logits=logits, targets=y, loss=lvec.detach(),
                 spike_counts=self.monitor.counts if self.monitor is not None else None,
-            ))
+                layer_spike_counts=self.monitor.layer_counts if self.monitor is not None else None,
+                step_logits=out.detach(),
+            )
+            if self.world_size > 1:
+                stats = gather_stats(stats, valid)
+            self.method.observe(stats)
             loss_sum += lvec.detach().sum()
             correct += (logits.argmax(1) == y).sum()
             seen += len(y)
@@ -199,6 +225,9 @@ class Trainer:
         if bar is not None:
             bar.close()
         self.method.end_epoch(epoch)
+        if self.world_size > 1:
+            totals = D.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=self.device).double()]))
+            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         train_loss = loss_sum.item() / max(1, seen)
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(
@@ -239,7 +268,8 @@ class Trainer:
             if self.cuda:
                 torch.cuda.synchronize()
             train_time = time.perf_counter() - t0
-            stats.update(self.evaluate())
+            if self.is_main:
+                stats.update(self.evaluate())
             row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "eval_time_s": time.perf_counter() - t0 - train_time}
             self.history.append(row)
             if self.is_main:
@@ -252,9 +282,12 @@ class Trainer:
                     f"test {stats['test_acc']:.3f}  kept {stats['selected']}/{self.num_train}  "
                     f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
                 )
+            D.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
+        if not self.is_main:
+            return {}
         epoch_times = [r["epoch_time_s"] for r in self.history]
         examples_seen = sum(r["selected"] for r in self.history)
         summary = {
@@ -285,6 +318,22 @@ class Trainer:
         return summary
 
 
+def gather_stats(stats: BatchStats, valid: Tensor) -> BatchStats:
+    """All ranks' statistics of this step, concatenated in rank order, padding positions removed."""
+    g = D.all_gather_cat
+    keep = g(valid.to(stats.indices.device))
+    spikes = None if stats.spike_counts is None else g(stats.spike_counts, dim=1)[:, keep]
+    layers = None if stats.layer_spike_counts is None else [g(c, dim=1)[:, keep] for c in stats.layer_spike_counts]
+    return BatchStats(
+        indices=g(stats.indices)[keep], logits=g(stats.logits)[keep], targets=g(stats.targets)[keep],
+        loss=g(stats.loss)[keep], spike_counts=spikes, layer_spike_counts=layers,
+        step_logits=None if stats.step_logits is None else g(stats.step_logits, dim=1)[:, keep],
+    )
+
+
 def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
-    """Train with ``cfg``; see :class:`Trainer`."""
-    return Trainer(cfg, **kwargs).fit()
+    """Train with ``cfg``; see :class:`Trainer`. Under torchrun, every rank calls this; rank 0 returns the summary."""
+    try:
+        return Trainer(cfg, **kwargs).fit()
+    finally:
+        D.cleanup()

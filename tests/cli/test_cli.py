@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sadp.cli.main import main
+
+
+def test_help_lists_subcommands_and_train_flags(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    assert "train" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = capsys.readouterr().out
+    for flag in ("--dataset", "--data-dir", "--model", "--method", "--ratio", "--epochs", "--batch-size",
+                 "--lr", "--T", "--seed", "--device", "--out", "--resume", "--config"):
+        assert flag in text
+
+
+def test_yaml_config_and_flag_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("model: mlp\nepochs: 3\nsubset: 100\nlr: 0.01\n")
+    out = tmp_path / "run"
+    assert main(["train", "--config", str(cfg), "--epochs", "1", "--out", str(out), "--no-progress"]) == 0
+    s = json.loads((out / "summary.json").read_text())
+    assert s["epochs"] == 1 and s["config"]["model"] == "mlp" and s["config"]["lr"] == 0.01
+
+
+def test_bad_input_exits_nonzero_with_message(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "--ratio", "1.5", "--method", "full", "--out", str(tmp_path)]) == 1
+    assert "ratio must be in [0, 1)" in capsys.readouterr().err
+    assert main(["train", "--model", "nope", "--out", str(tmp_path / "x")]) == 1
+    assert "unknown model 'nope'" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: [1, 2\n")
+    assert main(["train", "--config", str(bad)]) == 1
+    assert "not valid YAML" in capsys.readouterr().err
+
+
+def test_python_dash_m_entry_point(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "sadp", "train", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "--ratio" in r.stdout

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sadp.train import NonFiniteLossError, TrainConfig, Trainer, train
+from sadp.train.optim import cosine_lr
+
+FAST = dict(model="mlp", epochs=2, subset=200, progress=False)
+
+
+def test_summary_and_metrics_contract(tmp_path: Path) -> None:
+    s = train(TrainConfig(out=str(tmp_path), **FAST))
+    on_disk = json.loads((tmp_path / "summary.json").read_text())
+    for key in ("test_acc", "best_test_acc", "wall_time_s", "train_time_s", "examples_seen", "epochs",
+                "epoch_times_s", "config"):
+        assert key in on_disk
+    assert 0.0 <= on_disk["test_acc"] <= 1.0
+    assert on_disk["examples_seen"] == 2 * 200 == s["examples_seen"]
+    assert len(on_disk["epoch_times_s"]) == 2
+    assert abs(on_disk["train_time_s"] - sum(on_disk["epoch_times_s"])) < 1e-9
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2]
+    assert on_disk["config"]["model"] == "mlp"
+
+
+def test_refuses_to_overwrite_existing_run(tmp_path: Path) -> None:
+    train(TrainConfig(out=str(tmp_path), **FAST))
+    before = (tmp_path / "summary.json").read_bytes()
+    with pytest.raises(FileExistsError, match="--resume"):
+        train(TrainConfig(out=str(tmp_path), **FAST))
+    assert (tmp_path / "summary.json").read_bytes() == before
+
+
+def test_resume_of_finished_run_is_a_no_op(tmp_path: Path) -> None:
+    a = train(TrainConfig(out=str(tmp_path), **FAST))
+    b = train(TrainConfig(out=str(tmp_path), resume=True, **FAST))
+    assert b["test_acc"] == a["test_acc"] and b["examples_seen"] == a["examples_seen"]
+
+
+def test_resume_with_changed_config_is_refused(tmp_path: Path) -> None:
+    train(TrainConfig(out=str(tmp_path), **FAST))
+    with pytest.raises(ValueError, match="different config"):
+        train(TrainConfig(out=str(tmp_path), resume=True, **{**FAST, "subset": 100}))
+
+
+def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path: Path) -> None:
+    cfg = TrainConfig(out=str(tmp_path), **{**FAST, "epochs": 3})
+    t = Trainer(cfg)
+    t.fit()
+    ckpt = (tmp_path / "checkpoint.pt").read_bytes()
+    cfg2 = TrainConfig(out=str(tmp_path / "nan"), **FAST)
+    t2 = Trainer(cfg2)
+    with torch.no_grad():
+        t2.model.head.weight.fill_(float("nan"))
+    with pytest.raises(NonFiniteLossError, match="lower --lr"):
+        t2.fit()
+    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
+    assert (tmp_path / "checkpoint.pt").read_bytes() == ckpt
+
+
+@pytest.mark.parametrize("bad, msg", [
+    (dict(ratio=1.0), "ratio"), (dict(ratio=-0.1), "ratio"), (dict(epochs=0), "epochs"),
+    (dict(lr=0.0), "lr"), (dict(optimizer="rmsprop"), "optimizer"), (dict(method="full", ratio=0.3), "full"),
+])
+def test_bad_config_is_rejected_with_a_clear_message(bad: dict, msg: str) -> None:
+    with pytest.raises(ValueError, match=msg):
+        TrainConfig(**bad).validate()
+
+
+def test_unknown_config_key_is_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown config keys"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+
+
+def test_cosine_schedule_shape() -> None:
+    assert cosine_lr(1.0, 0.0, 0.1) == 0.0
+    assert cosine_lr(1.0, 0.05, 0.1) == pytest.approx(0.5)
+    assert cosine_lr(1.0, 0.1, 0.1) == pytest.approx(1.0)
+    assert cosine_lr(1.0, 0.55, 0.1) == pytest.approx(0.5)
+    assert cosine_lr(1.0, 1.0, 0.1) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_tet_loss_reduces_to_ce_of_each_step() -> None:
+    from sadp.train.losses import per_example_loss
+
+    out = torch.randn(3, 5, 4)
+    y = torch.randint(0, 4, (5,))
+    tet = per_example_loss(out, y, "tet", tet_lambda=0.0)
+    ref = torch.stack([torch.nn.functional.cross_entropy(out[t], y, reduction="none") for t in range(3)]).mean(0)
+    torch.testing.assert_close(tet, ref)
