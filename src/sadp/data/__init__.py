@@ -1,17 +1,47 @@
 """Datasets (registered in ``sadp.registry.DATASETS``), batch transforms and device loaders."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
-from sadp.data import digits  # noqa: F401  (registration)
+from sadp.data import cifar, digits, events, imagefolder  # noqa: F401  (registration)
 from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices
+from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError
 from sadp.data.loader import BatchTransform, DeviceLoader
+from sadp.data.shared import shared_cifar10
+from sadp.data.wrap import bundle_from_datasets
 from sadp.registry import DATASETS
+
+COMMON_OPTIONS = {"data_dir", "subset", "seed", "skip_corrupt"}
 
 
 def build_dataset(name: str, **kwargs: Any) -> DataBundle:
-    """Load a registered dataset: ``build_dataset("digits")``, ``build_dataset("cifar10", data_dir=...)``."""
-    return DATASETS.build(name, **kwargs)
+    """Load a registered dataset: ``build_dataset("digits")``, ``build_dataset("cifar10", data_dir=...)``.
+
+    Options a reader does not take are an error (a misspelt ``--dataset-option`` must not be ignored),
+    except the common ones every reader is called with (data_dir, subset, seed, skip_corrupt).
+    """
+    reader = DATASETS.get(name)
+    params = inspect.signature(reader).parameters
+    if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(kwargs) - set(params) - COMMON_OPTIONS)
+        if unknown:
+            valid = sorted(set(params) - COMMON_OPTIONS)
+            raise ValueError(f"dataset {name!r} has no option(s) {unknown}; its options are {valid}")
+        kwargs = {k: v for k, v in kwargs.items() if k in params}
+    return reader(**kwargs)
 
 
-__all__ = ["BatchTransform", "DataBundle", "DeviceLoader", "InMemoryImages", "balanced_subset_indices", "build_dataset"]
+__all__ = [
+    "BatchTransform",
+    "CorruptFileError",
+    "DataBundle",
+    "DatasetError",
+    "DatasetNotFoundError",
+    "DeviceLoader",
+    "InMemoryImages",
+    "balanced_subset_indices",
+    "build_dataset",
+    "bundle_from_datasets",
+    "shared_cifar10",
+]

@@ -14,6 +14,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from sadp.data.errors import DatasetError
+
 
 class InMemoryImages(Dataset):
     """Decoded images held as one uint8 tensor [N, C, H, W] (or float frames [N, T, C, H, W])."""
@@ -69,6 +71,31 @@ def dataset_targets(ds: Dataset) -> Tensor:
         if t is not None:
             return torch.as_tensor(t).long()
     return torch.tensor([int(ds[i][1]) for i in range(len(ds))])  # type: ignore[arg-type]
+
+
+def require_all_classes(targets: Tensor, classes: Sequence[str], where: str) -> None:
+    """Raise when a class has no examples left (say, after --skip-corrupt dropped all its files)."""
+    present = set(torch.unique(targets).tolist())
+    missing = [c for i, c in enumerate(classes) if i not in present]
+    if missing:
+        raise DatasetError(
+            f"{where}: no examples of classes {missing} (all their files missing or skipped as corrupt); "
+            "fix or replace those files"
+        )
+
+
+def channel_stats(data: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and std of uint8 images [N, C, H, W] on the [0, 1] scale, in chunks (no full float copy)."""
+    total = torch.zeros(data.shape[1], dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    for start in range(0, len(data), chunk):
+        x = data[start : start + chunk].double().div_(255.0)
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += x.pow_(2).sum(dim=(0, 2, 3))
+    count = data.numel() / data.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean.pow(2)).clamp_min(1e-12).sqrt()
+    return tuple(float(m) for m in mean), tuple(float(s) for s in std)
 
 
 def balanced_subset_indices(targets: Tensor, n: int, seed: int) -> Tensor:

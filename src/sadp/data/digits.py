@@ -1,7 +1,6 @@
 """The embedded default: scikit-learn's bundled handwritten digits (1,797 real 8x8 images, no download)."""
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
@@ -14,7 +13,7 @@ TEST_FRACTION = 0.2
 
 
 @DATASETS.register("digits", help="scikit-learn's bundled 8x8 handwritten digits (embedded default, 1797 images)")
-def load_digits_bundle(subset: int | None = None, seed: int = 0, **_: Any) -> DataBundle:
+def load_digits_bundle(subset: int | None = None, seed: int = 0) -> DataBundle:
     from sklearn.datasets import load_digits
 
     d = load_digits()

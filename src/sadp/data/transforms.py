@@ -23,10 +23,25 @@ def random_flip(x: Tensor, generator: torch.Generator | None = None) -> Tensor:
 def random_crop(x: Tensor, padding: int = 4, generator: torch.Generator | None = None) -> Tensor:
     """Random crop with zero padding, one offset per example, done with a single gather."""
     B, C, H, W = x.shape
-    xp = torch.nn.functional.pad(x, (padding,) * 4)
+    Wp = W + 2 * padding
+    xp = torch.nn.functional.pad(x, (padding,) * 4).flatten(2)  # [B, C, Hp * Wp]
     dy = torch.randint(0, 2 * padding + 1, (B,), device=x.device, generator=generator)
     dx = torch.randint(0, 2 * padding + 1, (B,), device=x.device, generator=generator)
-    rows = (dy.view(B, 1) + torch.arange(H, device=x.device)).view(B, 1, H, 1).expand(B, C, H, W + 2 * padding)
-    xp = xp.gather(2, rows)
-    cols = (dx.view(B, 1) + torch.arange(W, device=x.device)).view(B, 1, 1, W).expand(B, C, H, W)
-    return xp.gather(3, cols)
+    rows = dy.view(B, 1, 1) + torch.arange(H, device=x.device).view(1, H, 1)
+    cols = dx.view(B, 1, 1) + torch.arange(W, device=x.device).view(1, 1, W)
+    flat = (rows * Wp + cols).view(B, 1, H * W).expand(B, C, H * W)
+    return xp.gather(2, flat).view(B, C, H, W)
+
+
+def random_roll(x: Tensor, max_shift: int, generator: torch.Generator | None = None) -> Tensor:
+    """Cyclic shift of each example's last two dims (H, W) by its own offset in [-max_shift, max_shift]."""
+    if max_shift <= 0:
+        return x
+    B, H, W = x.shape[0], x.shape[-2], x.shape[-1]
+    dy = torch.randint(-max_shift, max_shift + 1, (B,), device=x.device, generator=generator)
+    dx = torch.randint(-max_shift, max_shift + 1, (B,), device=x.device, generator=generator)
+    view = (B,) + (1,) * (x.dim() - 3)
+    rows = (torch.arange(H, device=x.device) - dy.view(B, 1)) % H  # output row r reads input row r - dy
+    cols = (torch.arange(W, device=x.device) - dx.view(B, 1)) % W
+    x = x.gather(-2, rows.view(*view, H, 1).expand_as(x))
+    return x.gather(-1, cols.view(*view, 1, W).expand_as(x))

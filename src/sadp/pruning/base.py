@@ -8,14 +8,28 @@ Per epoch a method
   3. ``end_epoch(epoch)`` once the epoch's batches are done.
 Its whole state (scores, counters, RNG) round-trips through ``state_dict``/``load_state_dict``
 so that a resumed run selects exactly what the uninterrupted run would.
+
+Determinism contract (multi-process training): ``observe`` only scatters per-example values by
+index (duplicates resolved by ``amax``, which does not depend on order), and ``select(epoch)`` is a
+function of the method state, the seed and the epoch only (its random numbers come from a CPU
+generator seeded with (seed, epoch)), so every rank that observed the same batches selects the
+same examples. ``observe`` never calls ``.item()``: no host sync per step.
+
+Options: a method's keyword arguments beyond (num_examples, ratio, epochs, seed, device) are its
+options (``TrainConfig.method_options``, CLI ``--method-option key=value``); unknown names and
+out-of-range values raise ``ValueError`` naming the valid choices.
 """
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar, Iterable
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+# Parameters every method takes; the rest of a constructor's keywords are its options.
+COMMON_PARAMS = ("self", "num_examples", "ratio", "epochs", "seed", "device", "options")
 
 
 @dataclass
@@ -28,6 +42,7 @@ class BatchStats:
     loss: Tensor  # [B] unweighted per-example loss, detached
     spike_counts: Tensor | None = None  # [T, B] spike count of the head's input per step
     layer_spike_counts: list[Tensor] | None = None  # per spiking layer, each [T, B]
+    step_logits: Tensor | None = None  # [T, B, K] per-step logits (only the per-step readout needs them)
 
 
 @dataclass
@@ -41,17 +56,57 @@ class EpochPlan:
         return len(self.indices)
 
 
+@dataclass
+class ModelProbe:
+    """Access to the model for methods that score with it (GraNd), given by the trainer.
+
+    ``batches()`` yields ``(inputs [T, B, ...], targets [B], indices [B])`` over the whole training
+    set in index order, without augmentation, on the training device; ``loss(out, y)`` maps the
+    model's per-step logits [T, B, K] to per-example losses [B].
+    """
+
+    model: nn.Module
+    batches: Callable[[], Iterable[tuple[Tensor, Tensor, Tensor]]]
+    loss: Callable[[Tensor, Tensor], Tensor]
+
+
 def budget(num_examples: int, ratio: float) -> int:
     """K = round((1 - r) N), at least 1."""
     return max(1, int(round((1.0 - ratio) * num_examples)))
 
 
+def check_option(ok: bool, method: str, message: str) -> None:
+    """Raise a ValueError about an option of ``method`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"pruning method {method!r}: {message}")
+
+
+def anneals(epoch: int, epochs: int, delta: float) -> bool:
+    """Whether 0-based ``epoch`` is in the full-data tail that starts once the epoch count reaches
+    delta * epochs: epoch + 1 > delta * epochs, i.e. epoch >= floor(delta * epochs). This is what
+    InfoBatch's published sampler does (its counter is 1-based when it checks); a fractional
+    delta * epochs (0.875 * 20 = 17.5 -> epochs 17, 18, 19) still anneals."""
+    return epoch + 1 > delta * epochs + 1e-9  # tolerance: 0.9 * 10 must count as 9
+
+
+def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
+    """A CPU generator that depends only on (seed, epoch, stream): selection is reproducible and
+    resumable without storing RNG state, and distinct from the sampler's shuffle stream."""
+    mixed = (seed * 0x9E3779B97F4A7C15 + epoch * 0xBF58476D1CE4E5B9 + stream * 0x94D049BB133111EB + 1) % (2**63 - 1)
+    return torch.Generator().manual_seed(mixed)
+
+
 class PruningMethod:
-    """Base class. Subclasses set ``name`` and override ``select`` (and ``observe`` if they learn)."""
+    """Base class. Subclasses set ``name`` and override ``select`` (and ``observe`` if they learn).
+
+    Subclasses list the attributes that make up their learned state in ``state_attrs``; tensors
+    among them live on ``self.device`` and are saved on the CPU.
+    """
 
     name: ClassVar[str] = ""
     needs_spikes: ClassVar[bool] = False  # ask the trainer to record spike counts per step
     needs_layer_spikes: ClassVar[bool] = False
+    state_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
         self,
@@ -62,21 +117,46 @@ class PruningMethod:
         device: str | torch.device = "cpu",
         **options: Any,
     ) -> None:
+        label = self.name or type(self).__name__
+        if options:
+            valid = self.option_names()
+            raise ValueError(
+                f"pruning method {label!r} got unknown option(s) {sorted(options)}; "
+                f"valid options: {', '.join(valid) if valid else 'none'}"
+            )
         if num_examples <= 0:
             raise ValueError(f"num_examples must be positive, got {num_examples}")
         if not 0.0 <= ratio < 1.0:
             raise ValueError(f"pruning ratio must be in [0, 1), got {ratio}")
         if epochs <= 0:
             raise ValueError(f"epochs must be positive, got {epochs}")
-        if options:
-            raise TypeError(f"{type(self).__name__} got unknown options: {sorted(options)}")
         self.num_examples = num_examples
         self.ratio = float(ratio)
         self.epochs = epochs
         self.seed = seed
         self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)  # CPU RNG: selection is seeded & resumable
+        self.generator = torch.Generator().manual_seed(seed)  # kept for subclasses that want a running stream
         self.weights = torch.ones(num_examples, device=self.device)
+        self.current_epoch = 0
+
+    @classmethod
+    def option_names(cls) -> list[str]:
+        """The method's options: constructor keywords beyond the common ones."""
+        names: list[str] = []
+        for klass in cls.__mro__:
+            if klass is PruningMethod:
+                break
+            if "__init__" not in vars(klass):
+                continue
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.name not in COMMON_PARAMS and p.kind is not p.VAR_KEYWORD and p.name not in names:
+                    names.append(p.name)
+        return sorted(names)
+
+    @property
+    def budget(self) -> int:
+        """K, the number of examples a pruned epoch trains on."""
+        return budget(self.num_examples, self.ratio)
 
     # -- the three calls --------------------------------------------------------------
     def select(self, epoch: int) -> EpochPlan:
@@ -88,18 +168,66 @@ class PruningMethod:
     def end_epoch(self, epoch: int) -> None:
         """Default: nothing to do."""
 
+    def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
+        """Hook called by the trainer before ``select(epoch)``; methods that score with the model
+        itself (GraNd) use ``probe``. Default: nothing."""
+
     # -- the loss the training loop minimises ----------------------------------------
     def weighted_loss(self, per_example_loss: Tensor, indices: Tensor) -> Tensor:
         """mean_b(w_b * l_b) with this epoch's weights."""
         return (self.weights[indices] * per_example_loss).mean()
 
+    def step_loss(
+        self,
+        per_example_loss: Tensor,
+        indices: Tensor,
+        logits: Tensor,
+        targets: Tensor,
+        spike_counts: Tensor | None = None,
+        layer_spike_counts: list[Tensor] | None = None,
+    ) -> Tensor:
+        """For hand-written loops: record this batch's statistics and return the weighted loss.
+
+        ``loss = method.step_loss(F.cross_entropy(z, y, reduction="none"), idx, z, y)`` replaces
+        ``loss.mean()``; ``logits`` are the readout logits [B, K] (mean over T for the mean readout).
+        """
+        self.observe(BatchStats(
+            indices=indices, logits=logits.detach(), targets=targets, loss=per_example_loss.detach(),
+            spike_counts=spike_counts, layer_spike_counts=layer_spike_counts,
+        ))
+        return self.weighted_loss(per_example_loss, indices)
+
+    # -- helpers for subclasses -------------------------------------------------------
+    def full_plan(self) -> EpochPlan:
+        """Every example, weight 1."""
+        self.weights = torch.ones(self.num_examples, device=self.device)
+        return EpochPlan(torch.arange(self.num_examples), self.weights)
+
+    def subset_plan(self, indices: Tensor, weights: Tensor | None = None) -> EpochPlan:
+        """``indices`` (any device) with dense ``weights`` [N] (default: 1)."""
+        self.weights = (torch.ones(self.num_examples, device=self.device) if weights is None
+                        else weights.to(self.device, torch.float32))
+        return EpochPlan(indices.detach().cpu().long().sort().values, self.weights)
+
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state(), "weights": self.weights.cpu()}
+        state: dict[str, Any] = {"generator": self.generator.get_state(), "weights": self.weights.cpu(),
+                                 "current_epoch": self.current_epoch}
+        for key in self.state_attrs:
+            v = getattr(self, key)
+            state[key] = v.detach().cpu().clone() if isinstance(v, Tensor) else v
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        missing = [k for k in ("generator", "weights", *self.state_attrs) if k not in state]
+        if missing:
+            raise ValueError(f"state of pruning method {self.name!r} lacks {missing}: was it saved by another method?")
         self.generator.set_state(state["generator"])
         self.weights = state["weights"].to(self.device)
+        self.current_epoch = state.get("current_epoch", 0)
+        for key in self.state_attrs:
+            v = state[key]
+            setattr(self, key, v.to(self.device) if isinstance(v, Tensor) else v)
 
     def to(self, device: str | torch.device) -> "PruningMethod":
         """Move tensor state to ``device`` (scores live on the training device)."""
@@ -108,3 +236,54 @@ class PruningMethod:
             if isinstance(v, Tensor):
                 setattr(self, k, v.to(self.device))
         return self
+
+    # torch.Generator does not pickle; store its state so methods (and samplers) can cross
+    # process boundaries (DataLoader workers under the spawn start method).
+    def __getstate__(self) -> dict[str, Any]:
+        d = dict(vars(self))
+        d["generator"] = self.generator.get_state()
+        return d
+
+    def __setstate__(self, d: dict[str, Any]) -> None:
+        g = torch.Generator()
+        g.set_state(d["generator"])
+        d["generator"] = g
+        vars(self).update(d)
+
+
+class ScheduledMethod(PruningMethod):
+    """A dynamic method with a full-data start and an annealing tail.
+
+    Epoch ``e`` (0-based) trains on full data with weight 1 when ``e < full_first_epochs`` (every
+    example gets a score before pruning starts) or ``anneals(e, epochs, 1 - anneal)``, i.e.
+    e >= floor((1 - anneal) * epochs): InfoBatch's annealing rule with delta = 1 - anneal.
+    """
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", full_first_epochs: int = 1, anneal: float = 0.125,
+                 **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        check_option(isinstance(full_first_epochs, int) and full_first_epochs >= 0, self.name,
+                     f"full_first_epochs must be an integer >= 0, got {full_first_epochs!r}")
+        check_option(isinstance(anneal, (int, float)) and 0.0 <= anneal <= 1.0, self.name,
+                     f"anneal (fraction of final full-data epochs) must be in [0, 1], got {anneal!r}")
+        self.full_first_epochs = full_first_epochs
+        self.anneal = float(anneal)
+
+    def is_full_epoch(self, epoch: int) -> bool:
+        return self.ratio == 0.0 or epoch < self.full_first_epochs or anneals(epoch, self.epochs, 1.0 - self.anneal)
+
+    def select(self, epoch: int) -> EpochPlan:
+        self.current_epoch = epoch
+        if self.is_full_epoch(epoch):
+            return self.full_plan()
+        return self.pruned_plan(epoch)
+
+    def pruned_plan(self, epoch: int) -> EpochPlan:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def scatter_max_(target: Tensor, indices: Tensor, values: Tensor) -> None:
+    """``target[indices] = values`` in place, duplicates resolved by max (order independent,
+    so identical on every rank and on every backend); no host sync."""
+    target.scatter_reduce_(0, indices.long(), values.to(target.dtype), reduce="amax", include_self=False)

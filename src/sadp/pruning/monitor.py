@@ -1,44 +1,159 @@
 """Spike counts per example and time step, recorded during the training forward pass.
 
-The monitor hooks the classifier head's input (``model.head``, a Linear applied to [T, B, D]):
-per step it records sum over features of the input (the spike count n_t of the last spiking
-layer for binary inputs). Hooks store tensors on the device (no host sync) and are active only
-inside ``with monitor.record():``.
+* Head input: a forward pre-hook on the classifier head (``model.head`` by default, or ``head=``)
+  records the sum over features of its input per example and step, the spike count n_t of the
+  last spiking layer (for average-pooled spikes in [0, 1] the sum still bounds ||x_t||^2). Input
+  [T, B, ...] is one multi-step call; input [B, ...] is one step of a loop over time (snnTorch
+  style), and successive calls are stacked along T. A model without ``head`` falls back to the
+  output of its last spiking layer.
+* Every spiking layer (``layers=True``): forward hooks on each spiking module, found by type:
+  :class:`sadp.snn.SpikingNeuron`, SpikingJelly ``neuron.BaseNode`` (multi-step when its
+  ``step_mode`` is ``"m"``, else one call per step) and snnTorch ``SpikingNeuron`` (``Leaky`` etc.,
+  one call per step; the spike is the first output when it returns ``(spk, mem)``), plus any
+  ``extra_types`` the user passes.
+
+Hooks keep tensors on the model's device (no ``.item()``, no host sync) and do nothing outside
+``with monitor.record():``. Counts are read after the forward pass as ``monitor.counts`` ([T, B])
+and ``monitor.layer_counts`` (list of [T, B], in module registration order).
 """
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, Sequence
 
 import torch
 from torch import Tensor, nn
 
 
-class SpikeMonitor:
-    def __init__(self, model: nn.Module, head: nn.Module | None = None) -> None:
-        self.head = head if head is not None else getattr(model, "head", None)
-        if self.head is None:
-            raise ValueError("model has no `head` module; pass the classifier layer as `head=`")
-        self.active = False
-        self.counts: Tensor | None = None  # [T, B]
-        self._handle = self.head.register_forward_pre_hook(self._hook)
+def spiking_module_types() -> tuple[type, ...]:
+    """Spiking neuron base classes of the libraries that import here."""
+    from sadp.snn.neurons import SpikingNeuron
 
-    def _hook(self, module: nn.Module, args: tuple) -> None:
+    types: list[type] = [SpikingNeuron]
+    try:  # SpikingJelly (activation_based API); optional
+        from spikingjelly.activation_based import neuron as sj_neuron
+
+        types.append(sj_neuron.BaseNode)
+    except Exception:  # noqa: BLE001 - an optional package may fail in many ways (see SUBSTRATE-NOTES)
+        pass
+    try:  # snnTorch; optional
+        import snntorch
+
+        types.append(snntorch.SpikingNeuron)
+    except Exception:  # noqa: BLE001
+        pass
+    return tuple(types)
+
+
+def _is_multi_step(module: nn.Module) -> bool:
+    """Whether one call of this spiking module covers all T steps ([T, B, ...] in and out)."""
+    from sadp.snn.neurons import SpikingNeuron
+
+    if isinstance(module, SpikingNeuron):
+        return True
+    return getattr(module, "step_mode", "s") == "m"  # SpikingJelly; snnTorch is always single-step
+
+
+def _first_tensor(out: Any) -> Tensor | None:
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+        return out[0]
+    return None
+
+
+class SpikeMonitor:
+    """Records per-example, per-step spike counts of the head's input (and optionally every layer)."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        head: nn.Module | None = None,
+        layers: bool = False,
+        extra_types: Sequence[type] = (),
+    ) -> None:
+        self.active = False
+        self.layers = layers
+        types = spiking_module_types() + tuple(extra_types)
+        self.spiking = [(name, m) for name, m in model.named_modules() if isinstance(m, types)]
+        self.head = head if head is not None else getattr(model, "head", None)
+        self._handles: list[Any] = []
+        self._head_parts: list[Tensor] = []
+        self._layer_parts: list[list[Tensor]] = [[] for _ in self.spiking]
+        if self.head is not None:
+            self._handles.append(self.head.register_forward_pre_hook(self._head_hook))
+            self._head_from_layer: int | None = None
+        elif self.spiking:
+            self._head_from_layer = len(self.spiking) - 1  # the last spiking layer feeds the classifier
+        else:
+            raise ValueError(
+                "SpikeMonitor found neither a `head` module nor any spiking layer in the model; pass the "
+                "classifier as head=... or the neuron classes as extra_types=(...)"
+            )
+        for i, (_, m) in enumerate(self.spiking):
+            if layers or i == self._head_from_layer:
+                self._handles.append(m.register_forward_hook(self._make_layer_hook(i, _is_multi_step(m))))
+
+    # -- hooks (device tensors only) ------------------------------------------------------
+    @staticmethod
+    def _step_counts(x: Tensor, multi_step: bool) -> Tensor:
+        """[T, B] sums over features for multi-step input, [1, B] for one step."""
+        x = x.detach()
+        if multi_step:
+            return x.flatten(2).float().sum(-1)
+        return x.flatten(1).float().sum(-1).unsqueeze(0)
+
+    def _head_hook(self, module: nn.Module, args: tuple) -> None:
         if not self.active:
             return
         x = args[0]
-        if x.dim() < 3:
-            raise ValueError(f"head input should be [T, B, D], got {tuple(x.shape)}")
+        if not isinstance(x, Tensor) or x.dim() < 2:
+            raise ValueError(f"head input should be [T, B, D] or one step [B, D], got {getattr(x, 'shape', type(x))}")
         with torch.no_grad():
-            self.counts = x.detach().flatten(2).float().sum(-1)
+            self._head_parts.append(self._step_counts(x, x.dim() >= 3))
 
+    def _make_layer_hook(self, i: int, multi_step: bool):
+        def hook(module: nn.Module, args: tuple, out: Any) -> None:
+            if not self.active:
+                return
+            s = _first_tensor(out)
+            if s is None:
+                return
+            with torch.no_grad():
+                self._layer_parts[i].append(self._step_counts(s, multi_step))
+
+        return hook
+
+    # -- recording ------------------------------------------------------------------------
     @contextmanager
     def record(self) -> Iterator["SpikeMonitor"]:
-        self.active, self.counts = True, None
+        """Record during the enclosed forward pass(es); earlier counts are cleared."""
+        self._head_parts = []
+        self._layer_parts = [[] for _ in self.spiking]
+        self.active = True
         try:
             yield self
         finally:
             self.active = False
 
+    @property
+    def counts(self) -> Tensor | None:
+        """[T, B] spike counts of the head's input from the last ``record()``, or None."""
+        parts = self._head_parts if self._head_from_layer is None else self._layer_parts[self._head_from_layer]
+        return torch.cat(parts) if parts else None
+
+    @property
+    def layer_counts(self) -> list[Tensor] | None:
+        """Per spiking layer [T, B] counts (``layers=True``), or None."""
+        if not self.layers:
+            return None
+        return [torch.cat(p) for p in self._layer_parts if p]
+
+    @property
+    def layer_names(self) -> list[str]:
+        return [name for name, _ in self.spiking]
+
     def remove(self) -> None:
-        self._handle.remove()
+        for h in self._handles:
+            h.remove()
+        self._handles = []

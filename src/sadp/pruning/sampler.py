@@ -3,16 +3,18 @@
 ``set_epoch(e)`` asks the method for the epoch's selection once; ``__iter__`` then returns a
 fresh one-pass iterator over a seeded shuffle of it (never re-pruning), and ``len()`` is the
 coming epoch's length so LR schedules can be sized. With ``world_size > 1`` each rank gets a
-disjoint, equal-length share (the shuffled selection is padded by wrapping around to a multiple
-of world_size, as ``DistributedSampler`` does).
+disjoint, equal-length share: the shuffled selection is padded by wrapping around to a multiple
+of world_size, as ``DistributedSampler`` does, and ``valid`` marks the padding positions False so
+the trainer gives them zero loss weight and leaves them out of the statistics; the real
+(valid) positions of all ranks are disjoint and together cover the selection.
 """
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import Sampler
+from torch.utils.data import Dataset, Sampler
 
 from sadp.pruning.base import EpochPlan, PruningMethod
 
@@ -33,6 +35,7 @@ class PruningSampler(Sampler[int]):
         self.epoch: int | None = None
         self.plan: EpochPlan | None = None
         self._order: list[int] = []
+        self.valid = torch.ones(0, dtype=torch.bool)  # per position of this rank's order
 
     def set_epoch(self, epoch: int) -> EpochPlan:
         """Select the epoch's examples (once) and fix their order for every rank."""
@@ -42,12 +45,16 @@ class PruningSampler(Sampler[int]):
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
             idx = idx[torch.randperm(len(idx), generator=g)]
+        valid = torch.ones(len(idx), dtype=torch.bool)
         if self.world_size > 1:
             per_rank = -(-len(idx) // self.world_size)
             pad = per_rank * self.world_size - len(idx)
             if pad:
                 idx = torch.cat([idx, idx[:pad]])
+                valid = torch.cat([valid, torch.zeros(pad, dtype=torch.bool)])
             idx = idx[self.rank :: self.world_size]
+            valid = valid[self.rank :: self.world_size]
+        self.valid = valid
         self._order = idx.tolist()
         return self.plan
 
@@ -66,3 +73,17 @@ class PruningSampler(Sampler[int]):
         if self.plan is None:
             raise RuntimeError("call set_epoch(epoch) before asking the epoch's length")
         return len(self._order)
+
+
+class WithIndex(Dataset):
+    """Wrap any map-style dataset so items become ``(x, y, index)`` (what ``observe`` needs)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
+        x, y = self.dataset[i][:2]
+        return x, y, i

@@ -1,4 +1,9 @@
-"""The SNN substrate: multi-step neurons, surrogate gradients, encoders and spiking models."""
+"""The SNN substrate: multi-step neurons, surrogate gradients, encoders and spiking models.
+
+Neuron dynamics run on a fused path by default (:mod:`sadp.snn.fused`; Triton on CUDA when it
+imports). ``set_backend("reference")`` selects the plain autograd loop (used automatically under
+``torch.func``). ``set_memory_mode(model, "lean")`` recomputes activations in backward.
+"""
 from __future__ import annotations
 
 from typing import Any, Sequence
@@ -6,8 +11,11 @@ from typing import Any, Sequence
 from torch import nn
 
 from sadp.registry import MODELS
+from sadp.snn import cpu_kernels
+from sadp.snn.backend import BACKENDS, get_backend, set_backend, triton_available
 from sadp.snn.encoders import direct_encode, encode, poisson_encode
 from sadp.snn.layers import Flatten, SeqToANN
+from sadp.snn.models.base import MEMORY_MODES, SpikingClassifier, is_recomputing, set_memory_mode
 from sadp.snn.neurons import IF, LIF, PLIF, SpikingNeuron, make_neuron
 from sadp.snn.surrogate import ATan, Sigmoid, Surrogate, Triangle, get_surrogate
 
@@ -18,6 +26,8 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwarg
 
 
 __all__ = [
-    "ATan", "Flatten", "IF", "LIF", "PLIF", "SeqToANN", "Sigmoid", "SpikingNeuron", "Surrogate",
-    "Triangle", "build_model", "direct_encode", "encode", "get_surrogate", "make_neuron", "poisson_encode",
+    "ATan", "BACKENDS", "cpu_kernels", "Flatten", "IF", "LIF", "MEMORY_MODES", "PLIF", "SeqToANN", "Sigmoid", "SpikingClassifier",
+    "SpikingNeuron", "Surrogate", "Triangle", "build_model", "direct_encode", "encode", "get_backend",
+    "get_surrogate", "is_recomputing", "make_neuron", "poisson_encode", "set_backend", "set_memory_mode",
+    "triton_available",
 ]

@@ -11,6 +11,11 @@ Dynamics (charge, fire, reset), with threshold rule ``h >= v_threshold``:
     s_t = H(h_t - v_threshold)
     hard reset: v_t = h_t (1 - s_t) + v_reset s_t;   soft reset: v_t = h_t - v_threshold s_t
 With ``detach_reset`` the reset uses s_t without gradient (as SpikingJelly's option).
+The threshold rule ``>=`` is deliberate: SpikingJelly's; snnTorch and norse fire on ``>``.
+
+Implementations (all bit-identical spikes; see :mod:`sadp.snn.backend`): the fused multi-step
+autograd function by default (C++ kernels for IF/LIF on CPU, Triton on CUDA), the plain
+step-by-step loop ``forward_reference`` under ``torch.func``/``torch.compile`` or on request.
 """
 from __future__ import annotations
 
@@ -19,11 +24,23 @@ import math
 import torch
 from torch import Tensor, nn
 
+from sadp.snn.backend import check_backend, get_backend, triton_available
+from sadp.snn.fused import NeuronSpec, charge, multi_step_fused
 from sadp.snn.surrogate import Surrogate, get_surrogate
 
 
 class SpikingNeuron(nn.Module):
-    """Base class of every spiking layer: input currents [T, B, ...] -> binary spikes [T, B, ...]."""
+    """Base class of every spiking layer: input currents [T, B, ...] -> binary spikes [T, B, ...].
+
+    ``backend``: None (the process-wide choice, :func:`sadp.snn.set_backend`), ``"auto"``,
+    ``"fused"``, ``"triton"`` or ``"reference"``. ``recompute``: the fused path saves only the input
+    and recomputes h and spikes in backward (whole-model memory savings: :func:`set_memory_mode`).
+    """
+
+    # Subclasses set these; ``spec()`` hands them to the fused kernels.
+    kind: str = "base"
+    decay_input: bool = True
+    tau: float = 0.0
 
     def __init__(
         self,
@@ -33,6 +50,8 @@ class SpikingNeuron(nn.Module):
         detach_reset: bool = False,
         surrogate: str | Surrogate = "atan",
         alpha: float | None = None,
+        backend: str | None = None,
+        recompute: bool = False,
     ) -> None:
         super().__init__()
         if reset not in ("hard", "soft"):
@@ -42,17 +61,57 @@ class SpikingNeuron(nn.Module):
         self.reset = reset
         self.detach_reset = detach_reset
         self.surrogate = get_surrogate(surrogate, alpha)
+        self.backend = None if backend is None else check_backend(backend)  # None: process-wide choice
+        self.recompute = recompute  # fused path: save only x, recompute h and spikes in backward
 
-    def charge(self, v: Tensor, x: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def decay(self) -> Tensor | None:
+        """The learnable decay k as a 0-dim tensor (PLIF), else None."""
+        return None
+
+    def spec(self) -> NeuronSpec:
+        return NeuronSpec(
+            kind=self.kind, decay_input=self.decay_input, tau=float(self.tau) if self.kind == "lif" else 0.0,
+            v_threshold=self.v_threshold, v_reset=self.v_reset, hard_reset=self.reset == "hard",
+            detach_reset=self.detach_reset, surrogate=self.surrogate,
+        )
+
+    def charge(self, v: Tensor, x: Tensor) -> Tensor:
+        """Membrane before firing (shared arithmetic: :func:`sadp.snn.fused.charge`)."""
+        return charge(self.spec(), v, x, self.decay())
+
+    def resolved_backend(self, x: Tensor) -> str:
+        """The backend this call uses (see :mod:`sadp.snn.backend`)."""
+        name = self.backend or get_backend()
+        if name == "reference" or torch.compiler.is_compiling():
+            return "reference"  # under torch.compile Inductor fuses the plain loop (it cannot lower the Function)
+        if torch._C._functorch.is_functorch_wrapped_tensor(x):
+            return "reference"  # custom autograd.Functions have no vmap rule: fall back under torch.func
+        if name == "auto":
+            return "triton" if (x.is_cuda and triton_available()) else "fused"
+        return name
 
     def forward(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
         if x.dim() < 2:
-            raise ValueError(f"{type(self).__name__} expects [T, B, ...], got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects input currents shaped [T, B, ...], got shape {tuple(x.shape)}; "
+                "add the time dimension first (e.g. sadp.snn.encode(x, T))"
+            )
+        backend = "reference" if return_membrane else self.resolved_backend(x)
+        if backend == "reference":
+            return self.forward_reference(x, return_membrane)
+        if backend == "triton":
+            from sadp.snn.triton_kernels import multi_step_triton
+
+            return multi_step_triton(x, self.decay(), self.spec())
+        return multi_step_fused(x, self.decay(), self.spec(), recompute=self.recompute)
+
+    def forward_reference(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """Step-by-step autograd loop: the definition the fused paths are tested against."""
+        spec, k = self.spec(), self.decay()
         v = torch.full_like(x[0], self.v_reset)
         spikes, membranes = [], []
         for t in range(x.shape[0]):
-            h = self.charge(v, x[t])
+            h = charge(spec, v, x[t], k)
             s = self.surrogate(h - self.v_threshold)
             sr = s.detach() if self.detach_reset else s
             if self.reset == "hard":
@@ -71,18 +130,20 @@ class SpikingNeuron(nn.Module):
         return (
             f"v_threshold={self.v_threshold}, v_reset={self.v_reset}, reset={self.reset}, "
             f"detach_reset={self.detach_reset}, surrogate={self.surrogate}"
+            + (f", backend={self.backend}" if self.backend else "") + (", recompute=True" if self.recompute else "")
         )
 
 
 class IF(SpikingNeuron):
     """Integrate-and-fire: h = v + x."""
 
-    def charge(self, v: Tensor, x: Tensor) -> Tensor:
-        return v + x
+    kind = "if"
 
 
 class LIF(SpikingNeuron):
     """Leaky integrate-and-fire with fixed membrane time constant ``tau``."""
+
+    kind = "lif"
 
     def __init__(self, tau: float = 2.0, decay_input: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -91,17 +152,14 @@ class LIF(SpikingNeuron):
         self.tau = float(tau)
         self.decay_input = decay_input
 
-    def charge(self, v: Tensor, x: Tensor) -> Tensor:
-        if self.decay_input:
-            return v + (x - (v - self.v_reset)) / self.tau
-        return v - (v - self.v_reset) / self.tau + x
-
     def extra_repr(self) -> str:
         return f"tau={self.tau}, decay_input={self.decay_input}, " + super().extra_repr()
 
 
 class PLIF(SpikingNeuron):
     """Parametric LIF (Fang et al. 2021): 1/tau = sigmoid(w) with w learnable, initialised from ``init_tau``."""
+
+    kind = "plif"
 
     def __init__(self, init_tau: float = 2.0, decay_input: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -111,14 +169,11 @@ class PLIF(SpikingNeuron):
         self.decay_input = decay_input
 
     @property
-    def tau(self) -> float:
+    def tau(self) -> float:  # type: ignore[override]
         return float(1.0 / torch.sigmoid(self.w).item())
 
-    def charge(self, v: Tensor, x: Tensor) -> Tensor:
-        k = torch.sigmoid(self.w)
-        if self.decay_input:
-            return v + (x - (v - self.v_reset)) * k
-        return v - (v - self.v_reset) * k + x
+    def decay(self) -> Tensor:
+        return torch.sigmoid(self.w)
 
 
 NEURONS: dict[str, type[SpikingNeuron]] = {"lif": LIF, "if": IF, "plif": PLIF}

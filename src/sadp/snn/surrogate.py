@@ -1,7 +1,7 @@
 """Surrogate gradients for the Heaviside spike function.
 
 Each surrogate is a smooth primitive ``f`` with slope parameter ``alpha``; the spike is
-``heaviside(u) + f(u) - f(u).detach()``: forward gives exact 0/1 spikes, backward gives
+``heaviside(u) + (f(u) - f(u).detach())``: forward gives exact 0/1 spikes, backward gives
 ``f'(u)``. Written without a custom autograd.Function, so it works under ``torch.func``
 (vmap/grad per-example gradients) and ``torch.compile``.
 
@@ -34,7 +34,9 @@ class Surrogate:
 
     def __call__(self, u: Tensor) -> Tensor:
         f = self.primitive(u)
-        return (u >= 0).to(u.dtype) + f - f.detach()
+        # (f - f.detach()) is exactly 0, so spikes are exactly 0/1; ``H + f - f.detach()``
+        # would round (1 + f) - f to 0.99999994 for some f.
+        return (u >= 0).to(u.dtype) + (f - f.detach())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(alpha={self.alpha})"

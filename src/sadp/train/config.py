@@ -17,6 +17,7 @@ class TrainConfig:
     subset: int | None = None  # class-balanced subset of the training set
     skip_corrupt: bool = False
     num_workers: int = 0
+    dataset_options: dict[str, Any] = field(default_factory=dict)  # reader keywords: image_size, time_steps, ...
     # model
     model: str = "small_cnn"
     model_options: dict[str, Any] = field(default_factory=dict)  # extra model kwargs, e.g. channels
@@ -50,6 +51,8 @@ class TrainConfig:
     out: str = "runs/default"
     resume: bool = False
     progress: bool = True
+    compile: bool = False  # torch.compile the training model (Inductor cache kept across runs)
+    tune_allocator: bool = True  # CPU: raise glibc malloc thresholds (sadp.utils.perf.tune_cpu_allocator)
 
     def validate(self) -> "TrainConfig":
         errors = []

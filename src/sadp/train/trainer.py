@@ -29,6 +29,7 @@ from sadp.train import distributed as D
 from sadp.train.config import TrainConfig
 from sadp.train.losses import per_example_loss
 from sadp.train.optim import build_optimizer, cosine_lr
+from sadp.utils import perf
 from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
 from sadp.utils.seed import rng_state, seed_everything, set_rng_state
 
@@ -65,7 +66,8 @@ class Trainer:
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.bundle = bundle or build_dataset(
-            cfg.dataset, data_dir=cfg.data_dir, subset=cfg.subset, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt
+            cfg.dataset, data_dir=cfg.data_dir, subset=cfg.subset, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt,
+            **cfg.dataset_options,
         )
         self.T = self.bundle.time_steps or cfg.T
         self.model = (model or build_model(
@@ -80,6 +82,10 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.train_model = DDP(self.model, device_ids=[self.device.index] if self.cuda else None)
+        if cfg.tune_allocator and self.device.type == "cpu":
+            perf.tune_cpu_allocator()
+        if cfg.compile:
+            self.train_model = perf.compile_model(self.train_model)
         self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
         self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (self.cuda and cfg.amp) else None
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import torch
-
 from sadp.pruning.base import EpochPlan, PruningMethod
 from sadp.registry import METHODS
 
@@ -11,4 +9,5 @@ class FullData(PruningMethod):
     name = "full"
 
     def select(self, epoch: int) -> EpochPlan:
-        return EpochPlan(torch.arange(self.num_examples), self.weights)
+        self.current_epoch = epoch
+        return self.full_plan()

@@ -4,14 +4,60 @@ A model maps [T, B, C, H, W] (or [T, B, D]) to per-step logits [T, B, num_classe
 ``head`` is an ``nn.Linear`` applied to [T, B, D] directly (no folding), reading the output of
 the last spiking layer (binary, or average-pooled spikes in [0, 1] for global-pool ResNets),
 so a forward pre-hook on ``model.head`` sees the head input per example and time step.
+
+Memory-lean mode (``model.memory_lean = True`` or :func:`set_memory_mode`): during training,
+``features`` runs as checkpointed stages, each ending at a spiking layer; a stage keeps only its
+input and recomputes its activations in backward. Steps give the same results (BatchNorm
+running statistics are not updated twice); forward hooks on modules inside ``features`` run a
+second time during backward, while :func:`is_recomputing` is True. The head is never recomputed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from contextlib import contextmanager, nullcontext
+from typing import Any, Callable, Iterator
 
+import torch
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 from sadp.snn.neurons import SpikingNeuron, make_neuron
+
+MEMORY_MODES = ("default", "lean")
+_recomputing = False
+
+
+def is_recomputing() -> bool:
+    """True while a memory-lean model re-runs a stage's forward inside backward."""
+    return _recomputing
+
+
+@contextmanager
+def _recompute_context(modules: list[nn.Module]) -> Iterator[None]:
+    """Re-run a stage without touching BatchNorm running statistics, flagging hooks."""
+    global _recomputing
+    bns = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [(bn.momentum, None if bn.num_batches_tracked is None else bn.num_batches_tracked.clone()) for bn in bns]
+    for bn in bns:
+        bn.momentum = 0.0  # running = (1 - 0) running + 0 batch: unchanged, bit for bit
+    _recomputing = True
+    try:
+        yield
+    finally:
+        _recomputing = False
+        for bn, (momentum, nbt) in zip(bns, saved):
+            bn.momentum = momentum
+            if nbt is not None:
+                bn.num_batches_tracked.copy_(nbt)
+
+
+def _has_neuron(m: nn.Module) -> bool:
+    return any(isinstance(sub, SpikingNeuron) for sub in m.modules())
+
+
+def _run(modules: list[nn.Module], x: Tensor) -> Tensor:
+    for m in modules:
+        x = m(x)
+    return x
 
 
 class SpikingClassifier(nn.Module):
@@ -19,9 +65,44 @@ class SpikingClassifier(nn.Module):
 
     features: nn.Module
     head: nn.Linear
+    memory_lean: bool = False
+
+    def stages(self) -> list[list[nn.Module]]:
+        """``features``' children grouped into stages for memory-lean mode.
+
+        A stage holds one or more modules up to a spiking layer plus the parameter-free modules
+        after it (pooling, flatten), so what a stage keeps is its (small, pooled) input.
+        """
+        stages: list[list[nn.Module]] = [[]]
+        for m in self.features.children():
+            has_params = any(True for _ in m.parameters()) or _has_neuron(m)
+            if has_params and any(_has_neuron(prev) for prev in stages[-1]):
+                stages.append([])
+            stages[-1].append(m)
+        return [s for s in stages if s]
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.head(self.features(x))
+        if not (self.memory_lean and self.training and torch.is_grad_enabled()):
+            return self.head(self.features(x))
+        for stage in self.stages():
+            if any(_has_neuron(m) for m in stage):
+                x = checkpoint(
+                    _run, stage, x, use_reentrant=False,
+                    context_fn=lambda stage=stage: (nullcontext(), _recompute_context(stage)),
+                )
+            else:
+                x = _run(stage, x)
+        return self.head(x)
+
+
+def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
+    """``"lean"``: recompute each spiking stage in backward (less memory, more compute); ``"default"``."""
+    if mode not in MEMORY_MODES:
+        raise ValueError(f"memory mode must be one of {', '.join(MEMORY_MODES)}, got {mode!r}")
+    if not isinstance(model, SpikingClassifier):
+        raise TypeError(f"memory modes apply to sadp.snn models (SpikingClassifier), got {type(model).__name__}")
+    model.memory_lean = mode == "lean"
+    return model
 
 
 def neuron_factory(neuron: str = "lif", **kwargs: Any) -> Callable[[], SpikingNeuron]:

@@ -1,0 +1,274 @@
+"""Training-step time (forward + backward + SGD step) of the same spiking network on our substrate,
+SpikingJelly and snnTorch, plus peak memory vs T for our default and memory-lean modes.
+
+Every row runs in this one process with the same allocator tuning (glibc mallopt) and thread count,
+so ratios are measured in one run. Competitors are skipped cleanly when they do not import.
+
+    python benchmarks/step_time.py            # small CNN + ResNet-19, T = 4 and 16
+    python benchmarks/step_time.py --quick    # small CNN, T = 4, few steps, no compile
+
+"Same network": our model's conv/BN/pool/linear modules with its neurons swapped for the other
+library's LIF (tau = 2, hard reset, ATan surrogate). SpikingJelly runs multi-step (T folded into the
+batch for conv/BN, like ours); snnTorch runs its idiomatic loop over time steps, one step at a time.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from sadp.snn import SpikingNeuron, build_model, set_backend, set_memory_mode
+from sadp.utils.perf import compile_model, peak_memory, tune_cpu_allocator
+
+SHAPES = {  # model -> (input shape, batch size, kwargs)
+    "small_cnn": ((3, 32, 32), 64, {"channels": (64, 128, 128)}),
+    "resnet19": ((3, 32, 32), 32, {}),
+}
+
+
+def swap_neurons(model: nn.Module, factory: Callable[[], nn.Module]) -> nn.Module:
+    for name, child in model.named_children():
+        if isinstance(child, SpikingNeuron):
+            setattr(model, name, factory())
+        else:
+            swap_neurons(child, factory)
+    return model
+
+
+# ---- competitors ---------------------------------------------------------------------------
+def spikingjelly_net(model: nn.Module) -> tuple[nn.Module, Callable[[], None]] | None:
+    try:
+        from spikingjelly.activation_based import functional, neuron, surrogate
+    except Exception:  # a plain ImportError, or torchvision's RuntimeError beside a CPU torch
+        return None
+    net = swap_neurons(copy.deepcopy(model), lambda: neuron.LIFNode(
+        tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(),
+        detach_reset=False, step_mode="m"))
+    return net, lambda: functional.reset_net(net)
+
+
+class SnnTorchLIF(nn.Module):
+    """snnTorch Leaky for one time step [1, B, ...]; the membrane persists across calls until reset."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import snntorch as snn
+        from snntorch import surrogate
+
+        self.lif = snn.Leaky(beta=0.5, threshold=1.0, spike_grad=surrogate.atan(alpha=2.0), reset_mechanism="zero")
+        self.mem: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.mem is None:
+            self.mem = torch.zeros_like(x[0])
+        spk, self.mem = self.lif(x[0], self.mem)
+        return spk.unsqueeze(0)
+
+
+class TimeLoop(nn.Module):
+    """snnTorch style: run the whole network one time step at a time, stack per-step logits."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for m in self.net.modules():
+            if isinstance(m, SnnTorchLIF):
+                m.mem = None
+        return torch.cat([self.net(x[t : t + 1]) for t in range(x.shape[0])])
+
+
+def snntorch_net(model: nn.Module) -> tuple[nn.Module, Callable[[], None]] | None:
+    try:
+        import snntorch  # noqa: F401
+    except Exception:
+        return None
+    return TimeLoop(swap_neurons(copy.deepcopy(model), SnnTorchLIF)), lambda: None
+
+
+# ---- timing --------------------------------------------------------------------------------
+def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int,
+               before: Callable[[], None] = lambda: None) -> list[float]:
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        before()
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x).mean(0), y).backward()
+        opt.step()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    return times
+
+
+def rows_for(model: nn.Module, compile_rows: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, Callable[[], None]] | None], str]]:
+    """(row name, builder, backend) — builders return (net, reset) or None when the library is missing."""
+    def ours(mode: str, compiled: bool = False):
+        def build():
+            net = set_memory_mode(copy.deepcopy(model), mode)
+            return (compile_model(net) if compiled else net), (lambda: None)
+        return build
+
+    def compiled(builder):
+        def build():
+            built = builder()
+            return None if built is None else (compile_model(built[0]), built[1])
+        return build
+
+    rows = [
+        ("sadp default (fused)", ours("default"), "auto"),
+        ("sadp reference loop", ours("default"), "reference"),
+        ("sadp memory-lean", ours("lean"), "auto"),
+        ("SpikingJelly eager", lambda: spikingjelly_net(model), "auto"),
+        ("snnTorch eager", lambda: snntorch_net(model), "auto"),
+    ]
+    if compile_rows:
+        rows += [
+            ("sadp compiled", ours("default", compiled=True), "auto"),
+            ("SpikingJelly compiled", compiled(lambda: spikingjelly_net(model)), "auto"),
+        ]
+    return rows
+
+
+COMPETITORS = ("SpikingJelly", "snnTorch")
+
+
+def bench_steps(args: argparse.Namespace, save: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    results: list[dict[str, Any]] = []
+    for name in args.models:
+        shape, batch, kw = SHAPES[name]
+        batch = args.batch or batch
+        for T in (args.T if name == "small_cnn" else args.T_resnet):
+            torch.manual_seed(0)
+            model = build_model(name, shape, 10, **kw)
+            x = torch.rand(batch, *shape).unsqueeze(0).expand(T, batch, *shape).contiguous()
+            y = torch.randint(0, 10, (batch,))
+            # fewer steps where a step is long: small CNN T=16 ~4x T=4; ResNet-19 ~10x the small CNN
+            steps = max(3, args.steps * 4 // T) if name == "small_cnn" else args.slow_steps
+            warmup = args.warmup if name == "small_cnn" else 1
+            block = []
+            # compiling ResNet-19 takes minutes on 2 cores: compiled rows for the small CNN only
+            for row, build, backend in rows_for(model, args.compile and name == "small_cnn"):
+                built = build()
+                if built is None:
+                    print(f"  {name} T={T} {row}: skipped (library not installed)", flush=True)
+                    continue
+                net, reset = built
+                with set_backend(backend):
+                    t0 = time.perf_counter()
+                    times = time_steps(net, x, y, steps, warmup, reset)
+                    wall = time.perf_counter() - t0
+                med = statistics.median(times)
+                block.append({"model": name, "T": T, "batch": batch, "row": row, "median_ms": med * 1e3,
+                              "min_ms": min(times) * 1e3, "steps": len(times), "wall_s_incl_warmup": wall})
+                print(f"  {name} T={T} {row}: {med * 1e3:.0f} ms/step (min {min(times) * 1e3:.0f}, "
+                      f"{len(times)} steps)", flush=True)
+                save(results + block)
+                del net
+            best = [r["median_ms"] for r in block if r["row"].startswith(COMPETITORS)]
+            for r in block:
+                r["ratio_vs_best_competitor"] = r["median_ms"] / min(best) if best else None
+            results += block
+    return results
+
+
+def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
+    out = []
+    for name, batch, Ts in (("small_cnn", args.memory_batch, args.memory_T), ("resnet19", 2, args.memory_T_resnet)):
+        shape, _, kw = SHAPES[name]
+        for T in Ts:
+            torch.manual_seed(0)
+            model = build_model(name, shape, 10, **kw)
+            x = torch.rand(T, batch, *shape)
+            y = torch.randint(0, 10, (batch,))
+            peaks = {}
+            for mode in ("default", "lean"):
+                set_memory_mode(model, mode)
+
+                def step():
+                    F.cross_entropy(model(x).mean(0), y).backward()
+
+                step()  # warm-up (lazy allocations)
+                peaks[mode] = peak_memory(step) / 2**20
+            row = {"model": name, "T": T, "batch": batch, "default_MiB": peaks["default"],
+                   "lean_MiB": peaks["lean"], "lean_over_default": peaks["lean"] / peaks["default"]}
+            print(f"  memory {name} T={T} batch {batch}: default {peaks['default']:.0f} MiB, "
+                  f"lean {peaks['lean']:.0f} MiB ({row['lean_over_default']:.2f}x)", flush=True)
+            out.append(row)
+    return out
+
+
+def print_tables(steps: list[dict[str, Any]], memory: list[dict[str, Any]]) -> None:
+    if steps:
+        print("\n| model | T | batch | row | median ms/step | vs best competitor |")
+        print("|---|---|---|---|---|---|")
+        for r in steps:
+            ratio = "" if r["ratio_vs_best_competitor"] is None else f"{r['ratio_vs_best_competitor']:.2f}x"
+            print(f"| {r['model']} | {r['T']} | {r['batch']} | {r['row']} | {r['median_ms']:.0f} | {ratio} |")
+    if memory:
+        print("\n| model | T | batch | peak MiB default | peak MiB memory-lean | lean / default |")
+        print("|---|---|---|---|---|---|")
+        for r in memory:
+            print(f"| {r['model']} | {r['T']} | {r['batch']} | {r['default_MiB']:.0f} | {r['lean_MiB']:.0f} | "
+                  f"{r['lean_over_default']:.2f} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small CNN, T=4, 3 steps, no compile, small memory table")
+    p.add_argument("--models", nargs="+", default=["small_cnn", "resnet19"], choices=sorted(SHAPES))
+    p.add_argument("--T", nargs="+", type=int, default=[4, 16])
+    p.add_argument("--T-resnet", nargs="+", type=int, default=[4], help="T for ResNet-19 (slow on CPU)")
+    p.add_argument("--batch", type=int, default=None, help="override the batch size (64 small CNN, 32 ResNet-19)")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per row (small CNN at T=4; 4/T as many at larger T)")
+    p.add_argument("--slow-steps", type=int, default=2, help="timed steps per row (ResNet-19)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compiled rows compile here)")
+    p.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile rows")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--memory-T", nargs="*", type=int, default=[2, 4, 8, 16])
+    p.add_argument("--memory-T-resnet", nargs="*", type=int, default=[16])
+    p.add_argument("--memory-batch", type=int, default=16)
+    p.add_argument("--no-memory", dest="memory", action="store_false")
+    p.add_argument("--out", default="benchmarks/results/step_time.json")
+    args = p.parse_args(argv)
+    if args.quick:
+        args.models, args.T, args.steps, args.warmup, args.compile = ["small_cnn"], [4], 3, 1, False
+        args.memory_T, args.memory_T_resnet = [2, 16], []
+    tuned = tune_cpu_allocator()
+    torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, {args.threads} threads, allocator tuned: {tuned}, "
+          f"cpu: {platform.processor() or platform.machine()}, os.cpu_count {os.cpu_count()}", flush=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def save(steps: list[dict[str, Any]], memory: list[dict[str, Any]] | None = None, complete: bool = False) -> None:
+        out.write_text(json.dumps({
+            "machine": {"platform": platform.platform(), "python": sys.version.split()[0], "torch": torch.__version__,
+                        "threads": args.threads, "cpu_count": os.cpu_count(), "allocator_tuned": tuned,
+                        "load_avg": os.getloadavg()},
+            "complete": complete, "args": vars(args), "step_time": steps, "peak_memory": memory or [],
+        }, indent=2))
+
+    steps = bench_steps(args, save)
+    memory = bench_memory(args) if args.memory else []
+    save(steps, memory, complete=True)
+    print_tables(steps, memory)
+    print(f"\nwrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,29 @@
+"""Summarise a sweep (or any directory of `sadp train` runs) into a markdown report.
+
+Writes REPORT_DIR/report.md (accuracy mean +- std and n per method x ratio with the full-data
+row, per-seed values, time saved, measured vs theoretical speedup, paired per-seed comparison
+against random_dynamic), table.csv/table.json/runs.csv, and PNG plots (accuracy vs ratio, training
+time vs ratio with the theoretical line, test-accuracy curves per epoch).
+"""
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("run_dir", help="sweep directory (searched recursively for summary.json)")
+    p.add_argument("--out", default=None, help="report directory [default: RUN_DIR/report]")
+    p.add_argument("--title", default=None, help="report title [default: from the sweep's name]")
+    p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--debug", action="store_true", help="show full tracebacks")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from sadp.experiments.report import build_report
+
+    result = build_report(args.run_dir, args.out, title=args.title, plots=not args.no_plots)
+    out = Path(args.out) if args.out else Path(args.run_dir) / "report"
+    print(f"report: {len(result['table'])} rows, {len(result['missing'])} missing cell(s) -> {out / 'report.md'}")
+    return 0

@@ -1,0 +1,136 @@
+"""Importance-sampling methods: pi_i proportional to a per-example score, exact-K draws and
+Horvitz-Thompson weights (METHOD.md section 3). They differ only in the score:
+
+* ``sadp``: the spike-aware gradient bound ||softmax(z) - y|| * mean_t sqrt(n_t + 1)
+  (``score="head"``, default) or its multi-layer form (``score="multilayer"``); see
+  :mod:`sadp.pruning.scores` for the derivation and the per-step readout (``readout="per_step"``).
+* ``grad_bound``: ||softmax(z) - y|| (Katharopoulos & Fleuret 2018, the ANN bound).
+* ``loss``: the per-example loss (loss-proportional sampling).
+
+One epoch: scores from the last time each example was trained (optionally an EMA), floor
+max(a, eps * mean a), water-filling so sum pi = K, systematic PPS on a random order, weights
+K / (N pi). Full data (weight 1) in the first ``full_first_epochs`` epochs (scores for all
+examples) and from epoch (1 - anneal) * E on (InfoBatch's annealing).
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from sadp.pruning.base import BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_
+from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
+from sadp.pruning.scores import output_error, sadp_head_score, sadp_multilayer_score, sadp_step_score
+from sadp.registry import METHODS
+
+
+class ImportanceSampling(ScheduledMethod):
+    """Base of the score-proportional methods; subclasses implement :meth:`score`."""
+
+    state_attrs: ClassVar[tuple[str, ...]] = ("scores", "seen")
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", floor: float = 0.1, ema: float = 0.0,
+                 **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        check_option(isinstance(floor, (int, float)) and 0.0 <= floor <= 1.0, self.name,
+                     f"floor (eps of max(a, eps * mean a)) must be in [0, 1], got {floor!r}; 0 disables it "
+                     "(then examples with score 0 are never drawn and the estimator is biased)")
+        check_option(isinstance(ema, (int, float)) and 0.0 <= ema < 1.0, self.name,
+                     f"ema (weight of the old score) must be in [0, 1), got {ema!r}; 0 keeps the last score")
+        self.floor, self.ema = float(floor), float(ema)
+        self.scores = torch.zeros(num_examples, device=self.device)
+        self.seen = torch.zeros(num_examples, device=self.device)  # 1.0 once scored (float for scatter amax)
+        self.last_pi: Tensor | None = None  # inclusion probabilities of the last pruned epoch (diagnostics)
+
+    def score(self, stats: BatchStats) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def observe(self, stats: BatchStats) -> None:
+        idx = stats.indices.to(self.device).long()
+        new = self.score(stats).detach().float().to(self.device)
+        if self.ema > 0:
+            old, was_seen = self.scores[idx], self.seen[idx] > 0
+            new = torch.where(was_seen, self.ema * old + (1.0 - self.ema) * new, new)
+        scatter_max_(self.scores, idx, new)
+        scatter_max_(self.seen, idx, torch.ones_like(new))
+
+    def probabilities(self) -> Tensor:
+        """This epoch's inclusion probabilities pi [N] (float64) from the current scores."""
+        seen = self.seen > 0
+        n_seen = int(seen.sum())
+        if n_seen == 0:
+            a = torch.ones(self.num_examples, device=self.device, dtype=torch.float64)
+        else:
+            # Never-trained examples (only with full_first_epochs=0) get the mean seen score.
+            a = torch.where(seen, self.scores.double(), self.scores.double()[seen].mean())
+        if not bool(torch.isfinite(a).all()):
+            raise RuntimeError(f"pruning method {self.name!r}: non-finite scores (did the loss diverge?)")
+        a = floor_scores(a, self.floor)
+        if float(a.sum()) <= 0:
+            a = torch.ones_like(a)
+        return inclusion_probabilities(a, self.budget)
+
+    def pruned_plan(self, epoch: int) -> EpochPlan:
+        pi = self.probabilities()
+        self.last_pi = pi
+        chosen = systematic_pps(pi, epoch_generator(self.seed, epoch))
+        return self.subset_plan(chosen, horvitz_thompson_weights(pi, self.budget))
+
+
+@METHODS.register("loss", help="loss-proportional importance sampling (exact K, Horvitz-Thompson weights)")
+class LossProportional(ImportanceSampling):
+    name = "loss"
+
+    def score(self, stats: BatchStats) -> Tensor:
+        return stats.loss.float().clamp_min(0)
+
+
+@METHODS.register("grad_bound", help="pi ~ ||softmax(z) - y|| (Katharopoulos & Fleuret 2018 ANN bound)")
+class GradientBound(ImportanceSampling):
+    name = "grad_bound"
+
+    def score(self, stats: BatchStats) -> Tensor:
+        return output_error(stats.logits, stats.targets)
+
+
+SADP_SCORES = ("head", "multilayer")
+SADP_READOUTS = ("mean", "per_step")
+
+
+@METHODS.register("sadp", help="spike-aware dynamic data pruning: pi ~ ||softmax(z)-y|| * mean_t sqrt(n_t+1)")
+class SADP(ImportanceSampling):
+    """Options: ``score`` head | multilayer, ``readout`` mean | per_step (loss on per-step logits),
+    ``bias`` (the +1 of the bias term; keep it), plus ``floor``, ``ema``, ``full_first_epochs``, ``anneal``."""
+
+    name = "sadp"
+    needs_spikes = True
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", score: str = "head", readout: str = "mean",
+                 bias: bool = True, **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        check_option(score in SADP_SCORES, self.name, f"score must be one of {SADP_SCORES}, got {score!r}")
+        check_option(readout in SADP_READOUTS, self.name, f"readout must be one of {SADP_READOUTS}, got {readout!r}")
+        check_option(not (score == "multilayer" and readout == "per_step"), self.name,
+                     "score=multilayer is derived for the mean readout only; use readout=mean")
+        check_option(isinstance(bias, bool), self.name, f"bias must be true or false, got {bias!r}")
+        self.score_kind, self.readout, self.bias = score, readout, bias
+        # Instance attribute shadows the class flag: the trainer asks for every layer's counts.
+        self.needs_layer_spikes = score == "multilayer"  # type: ignore[misc]
+
+    def score(self, stats: BatchStats) -> Tensor:  # type: ignore[override]
+        if self.score_kind == "multilayer":
+            if not stats.layer_spike_counts:
+                raise ValueError("sadp score=multilayer needs BatchStats.layer_spike_counts: record them with "
+                                 "SpikeMonitor(model, layers=True)")
+            return sadp_multilayer_score(stats.logits, stats.targets, stats.layer_spike_counts, self.bias)
+        if stats.spike_counts is None:
+            raise ValueError("sadp needs BatchStats.spike_counts (spike counts of the head's input per step): "
+                             "record them with sadp.pruning.SpikeMonitor(model) around the forward pass")
+        if self.readout == "per_step":
+            if stats.step_logits is None:
+                raise ValueError("sadp readout=per_step needs BatchStats.step_logits [T, B, K]")
+            return sadp_step_score(stats.step_logits, stats.targets, stats.spike_counts, self.bias)
+        return sadp_head_score(stats.logits, stats.targets, stats.spike_counts, self.bias)

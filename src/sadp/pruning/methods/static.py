@@ -1,0 +1,129 @@
+"""Static methods: score during a short full-data warm-up, then train on a fixed subset of K.
+
+The warm-up lasts ``warmup_epochs`` epochs (default: 10% of the run, at least 1, as Paul et al.
+score at epoch 20 of 200); its epochs train on full data and count as such in examples_seen.
+At the end of the warm-up the top-K examples by score (ties: seeded random order) form the
+subset for every later epoch, weights 1.
+
+* ``el2n`` (Paul et al. 2021): ||softmax(z) - y||, from each example's training forward pass in
+  the last warm-up epoch (the paper averages over 10 independently trained models; we use one).
+* ``grand`` (Paul et al. 2021): the norm of the per-example loss gradient with respect to all
+  parameters, computed with torch.func after the warm-up through the trainer's model probe
+  (``before_epoch``); ``warmup_epochs=0`` scores at initialisation, the paper's headline variant
+  (which averages 10 initialisations; we use one). Costs one extra per-example-gradient pass.
+* ``forgetting`` (Toneva et al. 2019): number of forgetting events (correct -> incorrect between
+  successive presentations) during the warm-up; examples never classified correctly count as
+  most forgettable; keep the most forgotten, drop unforgettable ones first. Needs at least two
+  warm-up epochs to see any event.
+"""
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+from torch import Tensor
+
+from sadp.pruning.base import (
+    BatchStats, EpochPlan, ModelProbe, PruningMethod, check_option, epoch_generator, scatter_max_,
+)
+from sadp.pruning.methods.bandit import top_k_random_ties
+from sadp.pruning.scores import output_error
+from sadp.registry import METHODS
+
+
+class StaticMethod(PruningMethod):
+    state_attrs: ClassVar[tuple[str, ...]] = ("scores",)
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", warmup_epochs: int | None = None, **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        if warmup_epochs is None:
+            warmup_epochs = max(1, round(0.1 * epochs))
+        check_option(isinstance(warmup_epochs, int) and warmup_epochs >= 0, self.name,
+                     f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
+        self.warmup_epochs = min(warmup_epochs, epochs)
+        self.scores = torch.zeros(num_examples, device=self.device)
+
+    def in_warmup(self, epoch: int) -> bool:
+        return epoch < self.warmup_epochs
+
+    def select(self, epoch: int) -> EpochPlan:
+        self.current_epoch = epoch
+        if self.ratio == 0.0 or self.in_warmup(epoch):
+            return self.full_plan()
+        self.check_scored()
+        # Same generator every epoch: the subset is fixed after the warm-up.
+        return self.subset_plan(top_k_random_ties(self.final_scores(), self.budget,
+                                                  epoch_generator(self.seed, self.warmup_epochs)))
+
+    def check_scored(self) -> None:
+        """Raise if the method cannot have scores (overridden by GraNd)."""
+
+    def final_scores(self) -> Tensor:
+        return self.scores
+
+
+@METHODS.register("el2n", help="EL2N (Paul et al. 2021): static top-K by ||softmax(z)-y|| after a warm-up")
+class EL2N(StaticMethod):
+    name = "el2n"
+
+    def observe(self, stats: BatchStats) -> None:
+        if self.in_warmup(self.current_epoch):
+            scatter_max_(self.scores, stats.indices.to(self.device), output_error(stats.logits, stats.targets).to(self.device))
+
+
+@METHODS.register("forgetting", help="forgetting events (Toneva et al. 2019): static top-K most forgotten after a warm-up")
+class Forgetting(StaticMethod):
+    name = "forgetting"
+    state_attrs = ("scores", "last_correct", "ever_correct")
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        self.last_correct = torch.full((num_examples,), -1.0, device=self.device)  # -1 never presented
+        self.ever_correct = torch.zeros(num_examples, device=self.device)
+
+    def observe(self, stats: BatchStats) -> None:
+        if not self.in_warmup(self.current_epoch):
+            return
+        idx = stats.indices.to(self.device).long()
+        correct = (stats.logits.argmax(-1) == stats.targets).float().to(self.device)
+        forgot = ((self.last_correct[idx] == 1.0) & (correct == 0.0)).float()
+        scatter_max_(self.scores, idx, self.scores[idx] + forgot)
+        scatter_max_(self.last_correct, idx, correct)
+        scatter_max_(self.ever_correct, idx, torch.maximum(self.ever_correct[idx], correct))
+
+    def final_scores(self) -> Tensor:
+        return torch.where(self.ever_correct > 0, self.scores, torch.full_like(self.scores, float("inf")))
+
+
+@METHODS.register("grand", help="GraNd (Paul et al. 2021): static top-K by per-example gradient norm (torch.func) after a warm-up")
+class GraNd(StaticMethod):
+    name = "grand"
+    state_attrs = ("scores", "scored")
+
+    def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
+                 device: str | torch.device = "cpu", chunk_size: int = 64, **options: Any) -> None:
+        super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        check_option(isinstance(chunk_size, int) and chunk_size >= 1, self.name,
+                     f"chunk_size (examples per vmapped gradient batch) must be >= 1, got {chunk_size!r}")
+        self.chunk_size = chunk_size
+        self.scored = False
+
+    def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
+        if self.ratio == 0.0 or self.scored or epoch != self.warmup_epochs:
+            return
+        from sadp.diagnostics.pergrad import per_example_grad_norms
+
+        norms = torch.zeros(self.num_examples, device=self.device)
+        for x, y, idx in probe.batches():
+            g = per_example_grad_norms(probe.model, x, y, probe.loss, chunk_size=self.chunk_size)
+            norms[idx.to(self.device).long()] = g.to(self.device)
+        self.scores, self.scored = norms, True
+
+    def check_scored(self) -> None:
+        if not self.scored:
+            raise RuntimeError(
+                "grand has no gradient norms: call method.before_epoch(epoch, ModelProbe(model, batches, loss)) "
+                f"before select() at the end of the warm-up (epoch {self.warmup_epochs}); sadp.train.Trainer does this"
+            )

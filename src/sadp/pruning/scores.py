@@ -1,0 +1,60 @@
+"""Per-example importance scores computed from one training forward pass (no extra passes).
+
+Notation of METHOD.md: z the readout logits, y the one-hot target, p = softmax(z), n_t the spike
+count of the head's input at step t (T steps).
+
+Mean readout (z = mean_t z_t, loss CE(z, y)): delta_t = dl/dz_t = (p - y) / T and the head's
+weight gradient is (p - y) (mean_t s_t)^T, so its Frobenius norm is exactly
+||p - y|| * ||mean_t s_t||  (:func:`head_gradient_norm`). Since ||s_t|| <= sqrt(n_t) for spikes in
+[0, 1] (equality for binary spikes) and the bias adds one input of value 1,
+||dl/d[W b]|| <= sum_t ||delta_t|| sqrt(n_t + 1) = ||p - y|| * mean_t sqrt(n_t + 1)
+(:func:`sadp_head_score`, the default SADP score).
+
+Per-step readout (loss mean_t CE(z_t, y), TET with lambda = 0): delta_t = (softmax(z_t) - y) / T,
+so the same bound reads mean_t ||softmax(z_t) - y|| sqrt(n_t + 1) (:func:`sadp_step_score`).
+
+Multi-layer (:func:`sadp_multilayer_score`): hidden layer l's weight gradient is bounded by
+C_l ||p - y|| sum_t sqrt(n^{l-1}_t + 1) with C_l the same for every example (weight norms,
+surrogate slope, decay); we take C_l = 1, i.e. ||p - y|| * sum_l mean_t sqrt(n^l_t + 1).
+"""
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def output_error(logits: Tensor, targets: Tensor) -> Tensor:
+    """||softmax(z) - onehot(y)||_2 per example [B] (EL2N, the ANN gradient bound)."""
+    p = torch.softmax(logits.float(), dim=-1)  # a fresh tensor: safe to modify in place (no copy)
+    p.scatter_add_(-1, targets.long().unsqueeze(-1), torch.full_like(p[..., :1], -1.0))
+    return p.norm(dim=-1)
+
+
+def spike_term(counts: Tensor, bias: bool = True) -> Tensor:
+    """mean_t sqrt(n_t + 1) (or sqrt(n_t) without the bias term) from counts [T, B] -> [B]."""
+    return (counts.float() + (1.0 if bias else 0.0)).clamp_min(0).sqrt().mean(0)
+
+
+def sadp_head_score(logits: Tensor, targets: Tensor, counts: Tensor, bias: bool = True) -> Tensor:
+    """a_i = ||softmax(z_i) - y_i|| * mean_t sqrt(n_{i,t} + 1): bound on the head's [W b] gradient norm."""
+    return output_error(logits, targets) * spike_term(counts, bias)
+
+
+def sadp_step_score(step_logits: Tensor, targets: Tensor, counts: Tensor, bias: bool = True) -> Tensor:
+    """Per-step readout: mean_t ||softmax(z_t) - y|| * sqrt(n_t + 1), step_logits [T, B, K]."""
+    err = output_error(step_logits, targets.unsqueeze(0).expand(step_logits.shape[:2]))  # [T, B]
+    return (err * (counts.float() + (1.0 if bias else 0.0)).clamp_min(0).sqrt()).mean(0)
+
+
+def sadp_multilayer_score(logits: Tensor, targets: Tensor, layer_counts: list[Tensor], bias: bool = True) -> Tensor:
+    """||softmax(z) - y|| * sum_l mean_t sqrt(n^l_t + 1) over every spiking layer l."""
+    if not layer_counts:
+        raise ValueError("multi-layer SADP score needs the spike counts of every spiking layer; none were recorded")
+    total = torch.stack([spike_term(c, bias) for c in layer_counts]).sum(0)
+    return output_error(logits, targets) * total
+
+
+def head_gradient_norm(logits: Tensor, targets: Tensor, head_input: Tensor) -> Tensor:
+    """Exact per-example norm of the head's weight gradient for the mean readout:
+    ||softmax(z) - y|| * ||mean_t x_t||, head_input [T, B, D]."""
+    return output_error(logits, targets) * head_input.float().mean(0).flatten(1).norm(dim=1)

@@ -1,0 +1,179 @@
+"""Fused multi-step neuron dynamics: one autograd node per spiking layer instead of ~10 per step.
+
+The reference path (:meth:`SpikingNeuron.forward_reference`) builds the autograd graph step by
+step, keeping every intermediate (membrane, surrogate output, reset terms) alive until backward.
+The fused path runs the T-step recurrence without autograd and saves only what the backward
+recurrence needs:
+
+* ``h`` [T, ...] float, the membrane before firing (the surrogate's input is ``h - v_th``), and
+* ``s`` [T, ...] bool, the spikes (1 byte per element instead of 4),
+
+then runs the exact backward recurrence in one ``autograd.Function.backward``. The charge is
+computed by the same function (:func:`charge`) as the reference path, with the same float
+operations in the same order, so the spikes are bit-identical and gradients agree to float
+rounding (the backward multiplies the same factors in a different association).
+
+Dynamics (``k = 1/tau``; PLIF: ``k = sigmoid(w)``):
+    h_t = charge(v_{t-1}, x_t);  s_t = [h_t >= v_th]
+    hard reset: v_t = h_t (1 - s_t) + v_reset s_t;  soft reset: v_t = h_t - v_th s_t
+Backward, with g_s = dL/ds_t, g_v = dL/dv_t (from step t+1), sg = surrogate'(h_t - v_th):
+    dL/dh_t = g_s sg + g_v (dv/dh + dv/ds sg)      (dv/ds term dropped with detach_reset)
+    hard: dv/dh = 1 - s, dv/ds = v_reset - h;     soft: dv/dh = 1, dv/ds = -v_th
+    dL/dx_t = dh/dx dL/dh_t;   dL/dv_{t-1} = dh/dv dL/dh_t;   dL/dk += dh/dk dL/dh_t
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from sadp.snn.surrogate import Surrogate
+
+
+@dataclass(frozen=True)
+class NeuronSpec:
+    """Everything the fused kernels need to know about a neuron (no tensors)."""
+
+    kind: str  # "if" | "lif" | "plif"
+    decay_input: bool
+    tau: float  # LIF only (PLIF passes k as a tensor)
+    v_threshold: float
+    v_reset: float
+    hard_reset: bool
+    detach_reset: bool
+    surrogate: Surrogate
+
+
+def charge(spec: NeuronSpec, v: Tensor, x: Tensor, k: Tensor | None = None) -> Tensor:
+    """Membrane before firing; the single source of the charge arithmetic for every backend."""
+    vr = spec.v_reset
+    if spec.kind == "if":
+        return v + x
+    if spec.kind == "lif":
+        if spec.decay_input:
+            return v + (x - (v - vr)) / spec.tau
+        return v - (v - vr) / spec.tau + x
+    assert k is not None, "PLIF needs its decay k = sigmoid(w)"
+    if spec.decay_input:
+        return v + (x - (v - vr)) * k
+    return v - (v - vr) * k + x
+
+
+def _reset(spec: NeuronSpec, h: Tensor, s: Tensor) -> Tensor:
+    """Membrane after firing; equal (bit for bit) to the reference's h(1-s)+v_reset s / h - v_th s."""
+    if spec.hard_reset:
+        return torch.where(s, torch.full_like(h, spec.v_reset), h)
+    return torch.where(s, h - spec.v_threshold, h)
+
+
+def _forward_loop(spec: NeuronSpec, x: Tensor, k: Tensor | None, keep: bool) -> tuple[Tensor, Tensor | None, Tensor]:
+    """Run the T-step recurrence without autograd. Returns float spikes, h (if ``keep``) and bool spikes."""
+    from sadp.snn import cpu_kernels
+
+    if k is None and cpu_kernels.supports(spec, x):  # IF/LIF on CPU: one C++ pass over memory
+        return cpu_kernels.forward(spec, x, keep)
+    T = x.shape[0]
+    out = torch.empty_like(x)
+    s_bool = torch.empty(x.shape, dtype=torch.bool, device=x.device)
+    hs = torch.empty_like(x) if keep else None
+    v = torch.full_like(x[0], spec.v_reset)
+    for t in range(T):
+        h = charge(spec, v, x[t], k)
+        torch.ge(h, spec.v_threshold, out=s_bool[t])
+        out[t].copy_(s_bool[t])
+        if hs is not None:
+            hs[t].copy_(h)
+        v = _reset(spec, h, s_bool[t])
+    return out, hs, s_bool
+
+
+def _charge_derivatives(spec: NeuronSpec, k: Tensor | None) -> tuple[float | Tensor, float | Tensor]:
+    """(dh/dv, dh/dx) of the charge; floats for IF/LIF, 0-dim tensors for PLIF."""
+    if spec.kind == "if":
+        return 1.0, 1.0
+    kk: float | Tensor = 1.0 / spec.tau if spec.kind == "lif" else k  # type: ignore[assignment]
+    return 1.0 - kk, (kk if spec.decay_input else 1.0)
+
+
+def _backward_loop(
+    spec: NeuronSpec, grad_out: Tensor, hs: Tensor, s_bool: Tensor, x: Tensor | None, k: Tensor | None,
+    need_k: bool, reuse_h: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Reverse-time recurrence. ``reuse_h``: write dL/dx_t over h_t (only when ``hs`` is a private buffer;
+    step t never reads h_t' for t' > t again, so this is safe and saves one [T, ...] tensor)."""
+    from sadp.snn import cpu_kernels
+
+    if k is None and cpu_kernels.supports(spec, hs):
+        return cpu_kernels.backward(spec, grad_out, hs, s_bool), None
+    T = grad_out.shape[0]
+    dh_dv, dh_dx = _charge_derivatives(spec, k)
+    grad_x = hs if reuse_h else torch.empty_like(hs)
+    grad_k = torch.zeros((), dtype=hs.dtype, device=hs.device) if need_k else None
+    gv: Tensor | None = None  # dL/dv_t from step t+1 (None: zero, the last step)
+    vr, vth = spec.v_reset, spec.v_threshold
+    for t in range(T - 1, -1, -1):
+        h, s = hs[t], s_bool[t]
+        sg = spec.surrogate.grad(h - vth)
+        gh = grad_out[t] * sg
+        if gv is not None:
+            if spec.hard_reset:
+                gh = gh + torch.where(s, 0.0, gv)  # dv/dh = 1 - s
+                if not spec.detach_reset:
+                    gh = gh + gv * (vr - h) * sg
+            else:
+                gh = gh + gv
+                if not spec.detach_reset:
+                    gh = gh - gv * (vth * sg)
+        if grad_k is not None:
+            v_prev = _reset(spec, hs[t - 1], s_bool[t - 1]) if t > 0 else torch.full_like(h, vr)
+            # PLIF: decay_input h = v + (x - (v - vr)) k;  otherwise h = v - (v - vr) k + x
+            dh_dk = (x[t] - (v_prev - vr)) if spec.decay_input else -(v_prev - vr)  # type: ignore[index]
+            grad_k = grad_k + (gh * dh_dk).sum()
+        gv = gh * dh_dv
+        torch.mul(gh, dh_dx, out=grad_x[t])  # after the last read of h_t (may overwrite it)
+    return grad_x, grad_k
+
+
+class MultiStepNeuronFunction(torch.autograd.Function):
+    """Fused multi-step LIF/IF/PLIF: forward saves (h, bool spikes), or only x when ``recompute``.
+
+    ``recompute=True`` (memory-lean) saves the input alone and re-runs the forward recurrence
+    inside backward; results are identical, activations of this layer cost one float tensor.
+    """
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: bool) -> Tensor:  # type: ignore[override]
+        out, hs, s_bool = _forward_loop(spec, x, k, keep=not recompute)
+        ctx.spec, ctx.recompute = spec, recompute
+        need_x = recompute or (spec.kind == "plif" and spec.decay_input)
+        if recompute:
+            ctx.save_for_backward(x, k)
+        else:
+            ctx.save_for_backward(hs, s_bool, x if need_x else None, k)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        spec: NeuronSpec = ctx.spec
+        if ctx.recompute:
+            x, k = ctx.saved_tensors
+            _, hs, s_bool = _forward_loop(spec, x, k, keep=True)
+        else:
+            hs, s_bool, x, k = ctx.saved_tensors
+        need_k = k is not None and ctx.needs_input_grad[1]
+        grad_x, grad_k = _backward_loop(
+            spec, grad_out.contiguous(), hs, s_bool, x, k, need_k, reuse_h=ctx.recompute  # type: ignore[arg-type]
+        )
+        if grad_k is not None:
+            grad_k = grad_k.to(k.dtype)  # type: ignore[union-attr]
+        return (grad_x if ctx.needs_input_grad[0] else None), grad_k, None, None
+
+
+def multi_step_fused(x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: bool = False) -> Tensor:
+    """Spikes [T, ...] of a neuron layer for input currents ``x`` [T, ...] (fused autograd)."""
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or (k is not None and k.requires_grad))
+    if not needs_grad:  # inference: no autograd node, nothing saved
+        with torch.no_grad():
+            return _forward_loop(spec, x, k, keep=False)[0]
+    return MultiStepNeuronFunction.apply(x.contiguous(), k, spec, recompute)

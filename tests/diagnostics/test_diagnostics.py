@@ -1,0 +1,108 @@
+"""torch.func per-example gradients, rank correlation, estimator variance and bias, `sadp diagnose`."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from sadp.diagnostics import (
+    CountSketch, bias_curve, draw_coefficients, estimator_variance, pearson, per_example_grad_matrix,
+    per_example_grad_norms, rankdata, spearman,
+)
+from sadp.pruning.sampling import inclusion_probabilities
+from sadp.snn import build_model
+from sadp.train.losses import per_example_loss
+
+
+def test_per_example_gradients_match_autograd_loop() -> None:
+    torch.manual_seed(0)
+    model = build_model("small_cnn", (1, 8, 8), 4, channels=(4, 8, 8))
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            torch.nn.init.constant_(m.weight, 2.5)  # some spikes at initialisation
+    x = torch.randn(3, 10, 1, 8, 8)
+    y = torch.arange(10) % 4
+    norms = per_example_grad_norms(model, x, y, per_example_loss, chunk_size=4)
+    flat, norms2 = per_example_grad_matrix(model, x, y, per_example_loss, chunk_size=4)
+    model.eval()
+    for i in range(10):
+        model.zero_grad()
+        per_example_loss(model(x[:, i:i + 1]), y[i:i + 1]).sum().backward()
+        ref = torch.cat([p.grad.flatten() for p in model.parameters()])
+        assert float(norms[i]) == pytest.approx(float(ref.norm()), rel=1e-4)
+        assert torch.allclose(flat[i], ref, atol=1e-6, rtol=1e-4)
+    assert torch.allclose(norms, norms2)
+    assert model.training is False  # left as it was (eval here)
+
+
+def test_count_sketch_preserves_inner_products_on_average() -> None:
+    g = torch.Generator().manual_seed(0)
+    a, b = torch.randn(2, 5000, generator=g)
+    b = 0.6 * a + 0.8 * b
+    est = torch.tensor([float((CountSketch(5000, 256, seed=s)(torch.stack([a, b])).prod(0)).sum()) for s in range(200)])
+    exact = float(a @ b)
+    # unbiased: the mean over 200 sketches is within 4 standard errors of the exact inner product
+    assert abs(float(est.mean()) - exact) < 4 * float(est.std()) / 200 ** 0.5
+    assert float(est.std()) < 0.2 * float(a.norm() * b.norm())  # error ~ |a||b| sqrt(2 / 256)
+
+
+def test_rank_correlations_against_scipy() -> None:
+    stats = pytest.importorskip("scipy.stats")
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 20, (300,), generator=g).float()  # many ties
+    y = x + torch.randn(300, generator=g) * 5
+    assert torch.allclose(rankdata(x), torch.as_tensor(stats.rankdata(x.numpy()), dtype=torch.float64))
+    assert spearman(x, y) == pytest.approx(stats.spearmanr(x.numpy(), y.numpy()).statistic, abs=1e-10)
+    assert pearson(x, y) == pytest.approx(stats.pearsonr(x.double().numpy(), y.double().numpy()).statistic, abs=1e-10)
+    assert spearman(x, -x) == pytest.approx(-1.0)
+
+
+def _gram(n: int, d: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    grads = (torch.randn(n, d, generator=g) + 0.2) * torch.exp(1.2 * torch.randn(n, 1, generator=g))
+    return grads, grads.double() @ grads.double().T
+
+
+def test_variance_ratio_below_one_with_true_norms_and_matches_direct_computation() -> None:
+    n, k = 80, 24
+    grads, gram = _gram(n, 6, seed=2)
+    uniform = draw_coefficients(torch.full((n,), k / n, dtype=torch.float64), 3000, seed=0)
+    oracle_pi = inclusion_probabilities(grads.norm(dim=1), k)
+    oracle = draw_coefficients(oracle_pi, 3000, seed=1)
+    ratio = estimator_variance(gram, oracle) / estimator_variance(gram, uniform)
+    assert ratio < 0.8
+    # the Gram formula equals the direct mean of ||G_hat - G||^2 over the same draws
+    diffs = (oracle @ grads.double()) / n
+    assert estimator_variance(gram, oracle) == pytest.approx(float((diffs ** 2).sum(1).mean()), rel=1e-9)
+    # exact-K draws: sum_i 1{i in S} = K in every row
+    assert torch.all(((oracle + 1) * oracle_pi).sum(1).round() == k)
+
+
+def test_bias_curve_tracks_noise_level() -> None:
+    n, k = 80, 24
+    grads, gram = _gram(n, 6, seed=3)
+    pi = inclusion_probabilities(grads.norm(dim=1) + 0.05, k)
+    rows = bias_curve(gram, draw_coefficients(pi, 4000, seed=2), [250, 1000, 4000])
+    assert all(r["relative_error"] < 4 * r["noise_level"] for r in rows)
+    assert rows[-1]["relative_error"] < rows[0]["relative_error"]
+
+
+@pytest.mark.slow
+def test_sadp_diagnose_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from sadp.cli.main import main
+
+    out = tmp_path / "diag"
+    assert main(["diagnose", "--warmup-epochs", "1", "--examples", "48", "--draws", "100",
+                 "--sketch-dim", "0", "--out", str(out)]) == 0
+    result = json.loads((out / "diagnostics.json").read_text())
+    assert set(result["spearman"]) >= {"loss", "grad_bound", "sadp", "sadp_multilayer"}
+    assert set(result["variance_ratio"]) >= {"uniform", "loss", "grad_bound", "sadp", "oracle"}
+    assert result["variance_ratio"]["uniform"] == 1.0
+    assert result["head_identity"]["max_relative_error"] < 1e-5
+    assert result["head_identity"]["bound_holds"]
+    assert all(-1 <= v <= 1 for v in result["spearman"].values()), result["spearman"]
+    assert (out / "scores_vs_true_norm.png").stat().st_size > 1000
+    assert (out / "variance_ratio.png").stat().st_size > 1000
+    assert "spearman" in capsys.readouterr().out

@@ -1,0 +1,133 @@
+"""sadp report on small synthetic run directories (summary.json + metrics.jsonl written here)."""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sadp.cli.main import main
+from sadp.experiments.report import build_report, load_runs, paired_comparison, seed_noise, summary_table
+
+N, EPOCHS = 1000, 4
+
+
+def write_run(root: Path, label: str, method: str, ratio: float, seed: int, acc: float, train_time: float,
+              seen: int | None = None, curve: list[float] | None = None, cell_json: bool = True) -> Path:
+    d = root / "runs" / f"{label}-r{ratio:g}-s{seed}"
+    d.mkdir(parents=True)
+    seen = seen if seen is not None else int(N * EPOCHS * (1 - ratio))
+    curve = curve or [acc * (e + 1) / EPOCHS for e in range(EPOCHS)]
+    summary = {
+        "test_acc": acc, "best_test_acc": max(curve), "final_train_acc": min(1.0, acc + 0.2),
+        "wall_time_s": train_time + 5, "train_time_s": train_time, "examples_seen": seen,
+        "full_examples": N * EPOCHS, "theoretical_speedup": N * EPOCHS / seen, "epochs": EPOCHS,
+        "num_train": N, "num_test": 200, "device": "cpu",
+        "config": {"dataset": "digits", "model": "small_cnn", "method": method, "ratio": ratio, "seed": seed, "epochs": EPOCHS},
+    }
+    (d / "summary.json").write_text(json.dumps(summary))
+    (d / "metrics.jsonl").write_text("".join(json.dumps({"epoch": e + 1, "test_acc": a}) + "\n" for e, a in enumerate(curve)))
+    if cell_json:
+        (d / "cell.json").write_text(json.dumps({"id": d.name, "label": label, "method": method, "ratio": ratio, "seed": seed}))
+    return d
+
+
+@pytest.fixture
+def sweep_dir(tmp_path: Path) -> Path:
+    # full: 0.80 / 0.84 in 100 s / 110 s; random at r=0.5: 0.70 / 0.76 in 50 / 60 s;
+    # sadp at r=0.5: 0.72 / 0.75 in 55 / 55 s (seen 2500: theoretical 1.6x); sadp at r=0.3, one seed.
+    write_run(tmp_path, "full", "full", 0.0, 0, 0.80, 100.0)
+    write_run(tmp_path, "full", "full", 0.0, 1, 0.84, 110.0)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 0, 0.70, 50.0)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 1, 0.76, 60.0)
+    write_run(tmp_path, "sadp", "sadp", 0.5, 0, 0.72, 55.0, seen=2500)
+    write_run(tmp_path, "sadp", "sadp", 0.5, 1, 0.75, 55.0, seen=2500)
+    write_run(tmp_path, "sadp", "sadp", 0.3, 0, 0.78, 75.0)
+    return tmp_path
+
+
+def row(table: list[dict], label: str, ratio: float) -> dict:
+    (r,) = [r for r in table if r["label"] == label and r["ratio"] == ratio]
+    return r
+
+
+def test_summary_table_statistics(sweep_dir: Path) -> None:
+    runs, missing = load_runs(sweep_dir)
+    assert len(runs) == 7 and missing == []
+    table = summary_table(runs)
+    assert table[0]["label"] == "full"  # full-data row first
+    full = row(table, "full", 0.0)
+    assert full["n"] == 2 and full["test_acc_mean"] == pytest.approx(0.82)
+    assert full["test_acc_std"] == pytest.approx(math.sqrt(2) * 0.02)  # sample std of (0.80, 0.84)
+    assert full["speedup_measured"] == pytest.approx(1.0) and full["speedup_theoretical"] == pytest.approx(1.0)
+    rnd = row(table, "random_dynamic", 0.5)
+    assert rnd["delta_vs_full"] == pytest.approx(0.73 - 0.82)
+    # paired by seed: 100/50 = 2.0 and 110/60
+    assert rnd["speedup_measured"] == pytest.approx((2.0 + 110 / 60) / 2)
+    assert rnd["time_saved"] == pytest.approx((0.5 + (1 - 60 / 110)) / 2)
+    assert rnd["speedup_theoretical"] == pytest.approx(2.0)
+    sadp = row(table, "sadp", 0.5)
+    assert sadp["speedup_theoretical"] == pytest.approx(1.6)
+    assert sadp["efficiency"] == pytest.approx(sadp["speedup_measured"] / 1.6)
+    single = row(table, "sadp", 0.3)
+    assert single["n"] == 1 and math.isnan(single["test_acc_std"])  # one seed shows no spread
+
+
+def test_paired_comparison_against_random(sweep_dir: Path) -> None:
+    runs, _ = load_runs(sweep_dir)
+    paired = paired_comparison(runs)
+    assert [(p["label"], p["ratio"]) for p in paired] == [("sadp", 0.5)]  # r=0.3 has no random_dynamic
+    p = paired[0]
+    assert p["diffs"] == pytest.approx([0.02, -0.01])
+    assert p["diff_mean"] == pytest.approx(0.005)
+    assert (p["wins"], p["ties"], p["losses"]) == (1, 0, 1)
+    sigma = seed_noise(runs)
+    assert p["noise_threshold"] == pytest.approx(2 * sigma * math.sqrt(2 / 2))
+    assert p["verdict"] == "within noise"
+
+
+def test_build_report_writes_tables_plots_and_markdown(sweep_dir: Path, tmp_path: Path) -> None:
+    (sweep_dir / "sweep.json").write_text(json.dumps({
+        "name": "synthetic", "command": ["sadp", "sweep", "spec.yaml", "--out", "x"],
+        "cells": [{"id": "infobatch-r0.5-s0", "dir": "runs/infobatch-r0.5-s0"},
+                  {"id": "full-r0-s0", "dir": "runs/full-r0-s0"}],
+    }))
+    out = tmp_path / "report"
+    result = build_report(sweep_dir, out)
+    assert result["missing"] == ["infobatch-r0.5-s0"]
+    for name in result["files"]:
+        assert (out / name).stat().st_size > 0, name
+    for png in ("accuracy_vs_ratio.png", "time_vs_ratio.png", "test_curves.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    md = (out / "report.md").read_text()
+    assert "# Results: synthetic" in md
+    assert "sadp sweep spec.yaml --out x" in md
+    assert "infobatch-r0.5-s0" in md  # incomplete cells are named, not silently dropped
+    assert "82.0 ± 2.8 (n=2)" in md  # full row: mean ± std (n)
+    assert "(n=1, no spread)" in md
+    assert "| sadp | 0.5 | 2 | +0.50 |" in md  # paired diff in pp
+    table = json.loads((out / "table.json").read_text())
+    assert {r["label"] for r in table["table"]} == {"full", "random_dynamic", "sadp"}
+    assert row(table["table"], "sadp", 0.3)["test_acc_std"] is None  # NaN -> null in JSON
+    csv_lines = (out / "table.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("label,method,ratio,n,seeds,test_acc_mean") and len(csv_lines) == 5
+
+
+def test_runs_without_cell_json_grouped_by_config(tmp_path: Path) -> None:
+    write_run(tmp_path, "full", "full", 0.0, 0, 0.9, 10.0, cell_json=False)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.3, 0, 0.85, 7.0, cell_json=False)
+    runs, _ = load_runs(tmp_path)
+    assert sorted((r.label, r.ratio) for r in runs) == [("full", 0.0), ("random_dynamic", 0.3)]
+
+
+def test_report_cli(sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "cli-report"
+    assert main(["report", str(sweep_dir), "--out", str(out), "--no-plots"]) == 0
+    assert (out / "report.md").exists() and not (out / "test_curves.png").exists()
+    assert "4 rows" in capsys.readouterr().out
+
+
+def test_report_on_empty_directory_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path)]) == 1
+    assert "no finished runs" in capsys.readouterr().err

@@ -1,0 +1,182 @@
+"""sadp sweep: the grid, skipping finished cells, resuming interrupted ones, failures, threads.
+
+Fast tests replace the training process by a tiny Python script (FakeLauncher); the slow test
+runs real `python -m sadp train` cells on the embedded digits.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sadp.cli.main import main
+from sadp.experiments.sweep import Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir
+
+SPEC = {
+    "name": "t",
+    "methods": ["full", "random_dynamic", {"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}, "lr": 0.01}],
+    "ratios": [0.3, 0.5],
+    "seeds": [0, 1],
+    "settings": {"dataset": "digits", "epochs": 2, "subset": 200},
+    "method_options": {"random_dynamic": {"anneal": 0.0}},
+}
+
+# Stands in for `python -m sadp train --config CELL.yaml [--resume]`: records how it was called,
+# fails for cells whose method is "boom", else writes the train contract's files.
+FAKE_TRAIN = r"""
+import json, os, sys, yaml
+cfg = yaml.safe_load(open(sys.argv[1]))
+out = cfg["out"]
+calls = os.path.join(out, "calls.jsonl")
+with open(calls, "a") as f:
+    f.write(json.dumps({"resume": "--resume" in sys.argv, "threads": os.environ.get("OMP_NUM_THREADS")}) + "\n")
+if cfg["method"] == "boom":
+    sys.exit("boom: this cell fails")
+rows = [{"epoch": e + 1, "test_acc": 0.5, "selected": 10} for e in range(cfg["epochs"])]
+open(os.path.join(out, "metrics.jsonl"), "w").write("".join(json.dumps(r) + "\n" for r in rows))
+json.dump({"test_acc": 0.5, "final_train_acc": 0.6, "config": cfg}, open(os.path.join(out, "summary.json"), "w"))
+"""
+
+
+class FakeLauncher(Launcher):
+    def command(self, config_path: Path, resume: bool) -> list[str]:
+        return [sys.executable, "-c", FAKE_TRAIN, str(config_path)] + (["--resume"] if resume else [])
+
+
+def calls(cell_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (cell_dir / "calls.jsonl").read_text().splitlines()]
+
+
+def test_grid_runs_full_once_per_seed() -> None:
+    cells = SweepSpec.from_dict(SPEC).cells("/tmp/out")
+    # per seed: full once, two pruning methods x 2 ratios
+    assert len(cells) == 2 * (1 + 2 * 2)
+    ids = {c.id for c in cells}
+    assert {"full-r0-s0", "full-r0-s1", "random_dynamic-r0.3-s1", "sadp_eps-r0.5-s0"} <= ids
+    variant = next(c for c in cells if c.id == "sadp_eps-r0.5-s0")
+    assert variant.method == "sadp" and variant.config["method"] == "sadp"
+    assert variant.config["method_options"] == {"eps": 0.2} and variant.config["lr"] == 0.01
+    rnd = next(c for c in cells if c.id == "random_dynamic-r0.3-s1")
+    assert rnd.config["method_options"] == {"anneal": 0.0} and rnd.config["seed"] == 1 and rnd.config["ratio"] == 0.3
+    assert rnd.config["out"] == str(Path("/tmp/out/runs/random_dynamic-r0.3-s1"))
+    assert rnd.config["subset"] == 200  # shared settings reach every cell
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({"settings": {"epochs": 2, "seed": 3}}, "must not set"),
+    ({"settings": {"epoch": 2}}, "unknown config keys"),
+    ({"seeds": []}, "non-empty 'seeds'"),
+    ({"ratios": []}, "non-empty 'ratios'"),
+    ({"grid": 1}, "unknown sweep spec keys"),
+    ({"ratios": [1.5]}, "ratio must be in"),
+])
+def test_invalid_specs_fail_before_running(bad: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SweepSpec.from_dict({**SPEC, **bad}).cells("/tmp/out")
+
+
+def test_unknown_method_is_rejected(tmp_path: Path) -> None:
+    spec = SweepSpec.from_dict({**SPEC, "methods": ["full", "no_such_method"]})
+    with pytest.raises(ValueError, match="no_such_method"):
+        Sweep(spec, tmp_path)
+
+
+def test_resolve_shared_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import sadp.data.shared as shared
+
+    monkeypatch.setattr(shared, "shared_cifar10", lambda: tmp_path / "cifar10", raising=False)
+    assert resolve_data_dir("shared:cifar10") == str(tmp_path / "cifar10")
+    assert resolve_data_dir("/data/x") == "/data/x"
+    with pytest.raises(ValueError, match="no sadp.data.shared.shared_nope"):
+        resolve_data_dir("shared:nope")
+
+
+def fake_sweep(tmp_path: Path, methods: list, jobs: int = 2, cores: int = 4) -> Sweep:
+    spec = SweepSpec.from_dict({**SPEC, "methods": methods, "ratios": [0.5], "seeds": [0]})
+    lines: list[str] = []
+    sweep = Sweep(spec, tmp_path / "sweep", jobs=jobs, launcher=FakeLauncher(), cores=cores,
+                  echo=lines.append, poll_s=0.01)
+    sweep.lines = lines  # type: ignore[attr-defined]
+    return sweep
+
+
+def test_skip_finished_resume_partial_and_report_failures(tmp_path: Path) -> None:
+    methods = ["full", "random_dynamic", {"name": "broken", "method": "full", "model": "x"}]
+    sweep = fake_sweep(tmp_path, methods)
+    cells = {c.id: c for c in sweep.cells}
+    broken = cells["broken-r0-s0"]
+    broken.config["method"] = "boom"  # the fake trainer fails this one
+    status = sweep.run()
+    assert status == {"full-r0-s0": "done", "random_dynamic-r0.5-s0": "done", "broken-r0-s0": "failed"}
+    assert any("FAILED broken-r0-s0" in line and "exit code 1" in line for line in sweep.lines)
+    assert any("boom: this cell fails" in line for line in sweep.lines)  # the log's tail is shown
+    assert calls(cells["full-r0-s0"].out) == [{"resume": False, "threads": "2"}]  # 4 cores / 2 jobs
+    info = json.loads((sweep.out / "sweep.json").read_text())
+    assert {c["id"]: c["status"] for c in info["cells"]}["broken-r0-s0"] == "failed"
+
+    # Second run: the finished cells are skipped; a cell interrupted after a checkpoint is resumed.
+    (cells["random_dynamic-r0.5-s0"].out / "summary.json").unlink()
+    (cells["random_dynamic-r0.5-s0"].out / "checkpoint.pt").write_bytes(b"")
+    assert cell_state(cells["random_dynamic-r0.5-s0"]) == "partial"
+    again = fake_sweep(tmp_path, methods, jobs=1, cores=4)
+    next(c for c in again.cells if c.id == "broken-r0-s0").config["method"] = "boom"
+    status = again.run()
+    assert status["full-r0-s0"] == "skipped" and status["random_dynamic-r0.5-s0"] == "done"
+    assert len(calls(cells["full-r0-s0"].out)) == 1  # not started again
+    assert calls(cells["random_dynamic-r0.5-s0"].out)[-1] == {"resume": True, "threads": "4"}
+    assert "cells, 1 already done, 2 to run" in again.lines[0]
+
+
+def test_torchrun_launcher_command() -> None:
+    cmd = Launcher("torchrun", 2).command(Path("c.yaml"), resume=True)
+    assert cmd[1:5] == ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
+    assert cmd[5:8] == ["-m", "sadp", "train"] and cmd[-1] == "--resume"
+    assert Launcher("torchrun", 2).processes == 2
+    with pytest.raises(ValueError, match="launcher must be"):
+        Launcher("mpirun").command(Path("c.yaml"), False)
+
+
+def test_dry_run_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "methods": ["full"], "seeds": [0, 1, 2]}))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("start ") == 3 and "full-r0-s2" in out and "3 cells" in out
+    assert not (tmp_path / "o").exists()  # a dry run writes nothing
+
+
+def test_shipped_specs_parse() -> None:
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    specs = sorted(root.glob("*.yaml"))
+    assert {p.name for p in specs} >= {"cifar10-cpu.yaml", "cifar10-resnet19.yaml", "imagenet-sew34.yaml"}
+    for p in specs:
+        cells = SweepSpec.load(p).cells("/tmp/out", resolve_data=False)
+        assert cells, p
+    cpu = SweepSpec.load(root / "cifar10-cpu.yaml").cells("/tmp/out", resolve_data=False)
+    assert len(cpu) == 14  # full x 2 seeds + 3 methods x 2 ratios x 2 seeds
+
+
+@pytest.mark.slow
+def test_real_sweep_on_digits_skips_and_resumes(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "digits", "methods": ["full"], "seeds": [0, 1],
+                                    "settings": {"dataset": "digits", "epochs": 2, "subset": 200, "batch_size": 50}}))
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out), "--jobs", "2"]) == 0
+    s0, s1 = out / "runs" / "full-r0-s0", out / "runs" / "full-r0-s1"
+    for d in (s0, s1):
+        summary = json.loads((d / "summary.json").read_text())
+        assert summary["epochs"] == 2 and summary["num_train"] == 200
+        assert len((d / "metrics.jsonl").read_text().splitlines()) == 2
+    first = (s0 / "summary.json").stat().st_mtime_ns
+    # Interrupt seed 1 after its last checkpoint: no summary, a checkpoint to resume from.
+    (s1 / "summary.json").unlink()
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0
+    assert (s0 / "summary.json").stat().st_mtime_ns == first  # finished cell skipped
+    assert "resumed from" in (s1 / "train.log").read_text()
+    assert json.loads((s1 / "summary.json").read_text())["examples_seen"] == 400
+    assert main(["report", str(out)]) == 0
+    assert "full" in (out / "report" / "report.md").read_text()

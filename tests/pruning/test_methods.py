@@ -1,0 +1,263 @@
+"""Every registered method: hand-computed rules, schedules, options and exact resume."""
+from __future__ import annotations
+
+import io
+import math
+
+import pytest
+import torch
+
+from sadp.pruning import BatchStats, ModelProbe, build_method
+from sadp.pruning.base import anneals
+from sadp.registry import METHODS
+
+N, T, K_CLASSES = 64, 4, 5
+
+
+def fake_stats(idx: torch.Tensor, epoch: int) -> BatchStats:
+    """Deterministic per-example statistics that change with the epoch (no RNG involved)."""
+    f = idx.double()
+    logits = torch.stack([torch.sin(f * (c + 1) * 0.37 + epoch) * 3 for c in range(K_CLASSES)], 1).float()
+    targets = (idx * 7 % K_CLASSES).long()
+    loss = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    counts = ((torch.cos(f[None] * 0.11 * (torch.arange(T)[:, None] + 1) + epoch) + 1) * 20).round().float()
+    layers = [counts, (counts * 0.5).round(), counts * 0 + 3]
+    return BatchStats(idx, logits, targets, loss, counts, layers, logits.unsqueeze(0).expand(T, -1, -1).clone())
+
+
+def tiny_probe() -> ModelProbe:
+    from sadp.snn import build_model
+    from sadp.train.losses import per_example_loss
+
+    torch.manual_seed(0)
+    model = build_model("mlp", (1, 4, 4), K_CLASSES, hidden=(8,))
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(T, N, 1, 4, 4, generator=g) * 3
+    y = torch.arange(N) * 7 % K_CLASSES
+    return ModelProbe(model, lambda: [(x[:, s:s + 16], y[s:s + 16], torch.arange(s, s + 16)) for s in range(0, N, 16)],
+                      per_example_loss)
+
+
+def run_epochs(method, epochs: range, probe: ModelProbe | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    out = []
+    for e in epochs:
+        if probe is not None:
+            method.before_epoch(e, probe)
+        plan = method.select(e)
+        out.append((plan.indices.clone(), plan.weights[plan.indices].detach().cpu().clone()))
+        for s in range(0, len(plan.indices), 10):
+            method.observe(fake_stats(plan.indices[s:s + 10], e))
+        method.end_epoch(e)
+    return out
+
+
+ALL = METHODS.names()
+OPTIONS = {"sadp": {"ema": 0.5}}  # exercise EMA state in the resume test
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_resume_selects_exactly_what_the_uninterrupted_run_does(name: str) -> None:
+    epochs = 8
+    kw = dict(ratio=0.5, epochs=epochs, seed=3, **OPTIONS.get(name, {}))
+    if name in ("el2n", "grand", "forgetting"):
+        kw["warmup_epochs"] = 2
+    probe = tiny_probe() if name == "grand" else None
+    full = run_epochs(build_method(name, N, **kw), range(epochs), probe)
+
+    first = build_method(name, N, **kw)
+    part1 = run_epochs(first, range(3), probe)
+    buf = io.BytesIO()
+    torch.save(first.state_dict(), buf)
+    buf.seek(0)
+    resumed = build_method(name, N, **kw)
+    resumed.load_state_dict(torch.load(buf, weights_only=False))
+    part2 = run_epochs(resumed, range(3, epochs), probe)
+    assert len(part1 + part2) == epochs
+    for e, ((i1, w1), (i2, w2)) in enumerate(zip(full, part1 + part2)):
+        assert torch.equal(i1, i2), (name, e)
+        assert torch.equal(w1, w2), (name, e)
+    # Something is actually pruned after the warm-up / first epoch (except full).
+    if name != "full":
+        assert min(len(i) for i, _ in full) < N
+
+
+def test_infobatch_hand_computed_rule() -> None:
+    m = build_method("infobatch", 8, ratio=0.5, epochs=4, seed=0)
+    plan = m.select(0)
+    assert len(plan) == 8  # equal initial scores: nothing below the mean
+    losses = torch.tensor([0.1, 0.2, 0.3, 0.4, 2.0, 3.0, 4.0, 5.0])  # mean 1.875: first four are "well learned"
+    m.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    plan = m.select(1)
+    sel = set(plan.indices.tolist())
+    assert {4, 5, 6, 7} <= sel and len(sel) == 6  # int(0.5 * 4) = 2 of the low group kept
+    low_kept = [i for i in sel if i < 4]
+    assert torch.allclose(plan.weights[low_kept], torch.full((2,), 2.0))
+    assert torch.allclose(plan.weights[[4, 5, 6, 7]], torch.ones(4))
+    # Pruned examples keep their old loss; r = 0.3: keep int(0.7 * 4) = 2, weight 1 / 0.7.
+    m3 = build_method("infobatch", 8, ratio=0.3, epochs=4, seed=0)
+    m3.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    p3 = m3.select(1)
+    kept = [i for i in p3.indices.tolist() if i < 4]
+    assert len(kept) == 2 and torch.allclose(p3.weights[kept], torch.full((2,), 1 / 0.7))
+    # delta * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full with weights reset.
+    assert len(m.select(2)) == 6
+    last = m.select(3)
+    assert len(last) == 8 and torch.equal(last.weights, torch.ones(8))
+    # Integer delta * E = 7 for E = 8: epoch 6 still prunes, epoch 7 is full.
+    m8 = build_method("infobatch", 8, ratio=0.5, epochs=8, seed=0)
+    m8.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    assert len(m8.select(6)) == 6 and len(m8.select(7)) == 8
+    # keep ratio clamped at 0.1 as published
+    assert build_method("infobatch", 8, ratio=0.95, epochs=8).keep_ratio == pytest.approx(0.1)
+
+
+def test_anneal_rule() -> None:
+    assert [e for e in range(20) if anneals(e, 20, 0.875)] == [17, 18, 19]  # 17.5
+    assert [e for e in range(8) if anneals(e, 8, 0.875)] == [7]
+    assert [e for e in range(10) if anneals(e, 10, 0.9)] == [9]
+    assert not any(anneals(e, 5, 1.0) for e in range(5))
+
+
+@pytest.mark.parametrize("name", ["sadp", "random_dynamic", "loss", "grad_bound"])
+def test_dynamic_schedule_full_first_and_last(name: str) -> None:
+    m = build_method(name, N, ratio=0.75, epochs=8, seed=0)
+    sizes = [len(p) for p, _ in run_epochs(m, range(8))]
+    assert sizes == [N] + [16] * 6 + [N]
+    m = build_method(name, N, ratio=0.75, epochs=4, seed=0, full_first_epochs=0, anneal=0.0)
+    assert [len(p) for p, _ in run_epochs(m, range(4))] == [16] * 4
+
+
+def test_sadp_weights_are_horvitz_thompson() -> None:
+    m = build_method("sadp", N, ratio=0.5, epochs=10, seed=0)
+    run_epochs(m, range(1))
+    plan = m.select(1)
+    pi = m.last_pi
+    k = 32
+    assert len(plan) == k
+    expected = (k / (N * pi[plan.indices])).float()
+    assert torch.allclose(plan.weights[plan.indices], expected)
+    # pi follows the score: ||softmax(z)-y|| * mean_t sqrt(n_t + 1), floored at 0.1 * mean
+    from sadp.pruning.sampling import floor_scores, inclusion_probabilities
+    from sadp.pruning.scores import sadp_head_score
+
+    st = fake_stats(torch.arange(N), 0)
+    a = sadp_head_score(st.logits, st.targets, st.spike_counts)
+    assert torch.allclose(pi, inclusion_probabilities(floor_scores(a.double(), 0.1), k))
+
+
+def test_sadp_score_variants_use_their_inputs() -> None:
+    st = fake_stats(torch.arange(N), 0)
+    head = build_method("sadp", N, ratio=0.5, epochs=4)
+    multi = build_method("sadp", N, ratio=0.5, epochs=4, score="multilayer")
+    step = build_method("sadp", N, ratio=0.5, epochs=4, readout="per_step")
+    assert multi.needs_layer_spikes and not head.needs_layer_spikes
+    from sadp.pruning.scores import output_error
+
+    err = output_error(st.logits, st.targets)
+    expected_multi = err * sum((c + 1).sqrt().mean(0) for c in st.layer_spike_counts)
+    assert torch.allclose(multi.score(st), expected_multi)
+    # identical logits at every step: per-step readout equals the mean readout
+    assert torch.allclose(step.score(st), head.score(st), rtol=1e-6)
+    with pytest.raises(ValueError, match="spike_counts"):
+        head.observe(BatchStats(st.indices, st.logits, st.targets, st.loss))
+
+
+def test_observe_duplicates_are_order_independent() -> None:
+    a = build_method("loss", 4, ratio=0.5, epochs=3)
+    b = build_method("loss", 4, ratio=0.5, epochs=3)
+    idx = torch.tensor([1, 1, 2])
+    a.observe(BatchStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([0.5, 2.0, 1.0])))
+    b.observe(BatchStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([2.0, 0.5, 1.0])))
+    assert torch.equal(a.scores, b.scores) and a.scores[1] == 2.0
+
+
+def test_random_methods() -> None:
+    st = build_method("random_static", N, ratio=0.5, epochs=5, seed=1)
+    sel = [p for p, _ in run_epochs(st, range(5))]
+    assert all(torch.equal(s, sel[0]) for s in sel) and len(sel[0]) == 32
+    dyn = build_method("random_dynamic", N, ratio=0.5, epochs=6, seed=1, anneal=0.0)
+    sel = [p for p, w in run_epochs(dyn, range(6))][1:]
+    assert all(len(s) == 32 for s in sel) and not torch.equal(sel[0], sel[1])
+    assert torch.equal(dyn.weights, torch.ones(N))
+
+
+def test_static_methods_fix_top_k_after_warmup() -> None:
+    m = build_method("el2n", N, ratio=0.5, epochs=5, warmup_epochs=1)
+    sel = run_epochs(m, range(5))
+    assert len(sel[0][0]) == N
+    assert all(torch.equal(s, sel[1][0]) for s, _ in sel[1:])
+    from sadp.pruning.scores import output_error
+
+    st = fake_stats(torch.arange(N), 0)
+    top = set(torch.argsort(output_error(st.logits, st.targets), descending=True)[:32].tolist())
+    assert set(sel[1][0].tolist()) == top
+    # default warm-up: 10% of the epochs, at least 1
+    assert build_method("el2n", N, ratio=0.5, epochs=50).warmup_epochs == 5
+    assert build_method("el2n", N, ratio=0.5, epochs=3).warmup_epochs == 1
+
+
+def test_forgetting_counts_events_by_hand() -> None:
+    m = build_method("forgetting", 4, ratio=0.5, epochs=6, warmup_epochs=4)
+    # correct/incorrect per presentation for examples 0..3 (class 0 is the target)
+    seq = {0: [1, 0, 1, 0], 1: [1, 1, 1, 1], 2: [0, 0, 0, 0], 3: [1, 0, 0, 1]}
+    for e in range(4):
+        m.select(e)
+        logits = torch.tensor([[1.0, 0.0] if seq[i][e] else [0.0, 1.0] for i in range(4)])
+        m.observe(BatchStats(torch.arange(4), logits, torch.zeros(4, dtype=torch.long), torch.zeros(4)))
+    assert m.scores.tolist() == [2.0, 0.0, 0.0, 1.0]
+    final = m.final_scores()
+    assert math.isinf(final[2]) and final[0] == 2.0
+    assert set(m.select(4).indices.tolist()) == {0, 2}  # never learned, then most forgotten
+
+
+def test_bandits_rank_by_loss() -> None:
+    losses = torch.tensor([0.1, 3.0, 0.2, 2.0, 0.3, 1.0])
+    for name, kw in [("ucb", {"c": 0.0}), ("epsilon_greedy", {"epsilon": 0.0})]:
+        m = build_method(name, 6, ratio=0.5, epochs=4, **kw)
+        m.select(0)
+        m.observe(BatchStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
+        assert set(m.select(1).indices.tolist()) == {1, 3, 5}
+    g = build_method("epsilon_greedy", 6, ratio=0.5, epochs=4, epsilon=1 / 3)
+    g.select(0)
+    g.observe(BatchStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
+    sel = set(g.select(1).indices.tolist())
+    assert {1, 3} <= sel and len(sel) == 3  # top 2 exploited, 1 explored from the rest
+
+
+def test_grand_scores_are_true_gradient_norms() -> None:
+    probe = tiny_probe()
+    m = build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0)
+    m.before_epoch(0, probe)
+    probe.model.eval()
+    x, y, idx = probe.batches()[0]
+    for i in range(3):
+        probe.model.zero_grad()
+        probe.loss(probe.model(x[:, i:i + 1]), y[i:i + 1]).sum().backward()
+        norm = torch.cat([p.grad.flatten() for p in probe.model.parameters()]).norm()
+        assert float(m.scores[i]) == pytest.approx(float(norm), rel=1e-5)
+    with pytest.raises(RuntimeError, match="before_epoch"):
+        build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0).select(0)
+
+
+def test_option_errors_are_clear() -> None:
+    with pytest.raises(ValueError, match=r"unknown option.*valid options: .*floor"):
+        build_method("sadp", 10, ratio=0.5, epochs=2, flor=0.1)
+    with pytest.raises(ValueError, match="score must be one of"):
+        build_method("sadp", 10, ratio=0.5, epochs=2, score="tail")
+    with pytest.raises(ValueError, match="floor"):
+        build_method("sadp", 10, ratio=0.5, epochs=2, floor=2)
+    with pytest.raises(ValueError, match="delta"):
+        build_method("infobatch", 10, ratio=0.5, epochs=2, delta=1.5)
+    with pytest.raises(ValueError, match="valid options: none"):
+        build_method("full", 10, epochs=2, anneal=0.1)
+    with pytest.raises(KeyError, match="available"):
+        build_method("sapd", 10)
+
+
+def test_method_pickles() -> None:
+    import pickle
+
+    m = build_method("sadp", N, ratio=0.5, epochs=4)
+    run_epochs(m, range(2))
+    m2 = pickle.loads(pickle.dumps(m))
+    assert torch.equal(m2.select(2).indices, m.select(2).indices)

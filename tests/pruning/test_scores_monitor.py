@@ -1,0 +1,186 @@
+"""Head identity and bound (issue 3 acceptance 1) and the spike monitor."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from sadp.data import BatchTransform, build_dataset
+from sadp.pruning import SpikeMonitor
+from sadp.pruning.scores import head_gradient_norm, output_error, sadp_head_score
+from sadp.snn import LIF, SpikingNeuron, build_model, encode
+
+
+@pytest.fixture(scope="module")
+def digits_batch():
+    b = build_dataset("digits")
+    x = BatchTransform(b, train=False)(b.train.data[:24])
+    return b, encode(x, 4), b.train.targets[:24]
+
+
+@pytest.mark.parametrize("model_name", ["small_cnn", "mlp"])
+def test_head_identity_and_bound(digits_batch, model_name: str) -> None:
+    bundle, inp, y = digits_batch
+    torch.manual_seed(0)
+    model = build_model(model_name, bundle.sample_shape, 10)
+    with torch.no_grad():  # scale the head so errors are not uniform
+        model.head.weight.mul_(3)
+    for m in model.modules():  # running statistics = this batch's, so the eval-mode net spikes
+        if isinstance(m, nn.BatchNorm2d):
+            m.momentum = 1.0
+            nn.init.constant_(m.weight, 2.5)
+        if isinstance(m, nn.Linear) and m is not model.head:  # the MLP has no BatchNorm
+            with torch.no_grad():
+                m.weight.mul_(4)
+    with torch.no_grad():
+        model(inp)
+    model.eval()  # BatchNorm from running statistics: each example's gradient depends on it alone
+    monitor = SpikeMonitor(model)
+    captured = []
+    hook = model.head.register_forward_pre_hook(lambda m, a: captured.append(a[0].detach()))
+    with monitor.record():
+        out = model(inp)
+    hook.remove()
+    z = out.detach().mean(0)
+    head_in = captured[0]
+    assert (monitor.counts.sum(0) > 0).float().mean() > 0.5  # mostly non-silent: the identity is tested
+    assert torch.equal(monitor.counts, head_in.flatten(2).sum(-1))  # counts = spikes per example and step
+    assert set(head_in.unique().tolist()) <= {0.0, 1.0}
+    formula = head_gradient_norm(z, y, head_in)
+    bound = sadp_head_score(z, y, monitor.counts)
+    bound_nobias = sadp_head_score(z, y, monitor.counts, bias=False)
+    for i in range(len(y)):
+        model.zero_grad()
+        loss = nn.functional.cross_entropy(model(inp[:, i:i + 1]).mean(0), y[i:i + 1])
+        loss.backward()
+        gw, gb = model.head.weight.grad, model.head.bias.grad
+        w_norm = gw.norm()
+        wb_norm = torch.cat([gw.flatten(), gb]).norm()
+        assert float((formula[i] - w_norm).abs()) <= 1e-5 * float(w_norm) + 1e-12
+        assert float(bound[i]) >= float(wb_norm) * (1 - 1e-6)
+        assert float(bound_nobias[i]) >= float(w_norm) * (1 - 1e-6)
+    # the bound is not vacuous: within a factor of a few of the true head norm here
+    assert float((bound / formula).median()) < 3.0
+
+
+def test_output_error_hand_value() -> None:
+    z = torch.tensor([[0.0, 0.0]])  # softmax = (0.5, 0.5); y = 0 -> (-0.5, 0.5)
+    assert float(output_error(z, torch.tensor([0]))) == pytest.approx(0.5 ** 0.5)
+    counts = torch.tensor([[3.0], [8.0]])  # mean_t sqrt(n + 1) = (2 + 3) / 2
+    assert float(sadp_head_score(z, torch.tensor([0]), counts)) == pytest.approx(0.5 ** 0.5 * 2.5)
+
+
+def test_monitor_off_outside_record_and_layers(digits_batch) -> None:
+    bundle, inp, _ = digits_batch
+    model = build_model("small_cnn", bundle.sample_shape, 10)
+    monitor = SpikeMonitor(model, layers=True)
+    model(inp)
+    assert monitor.counts is None and monitor.layer_counts == []
+    with monitor.record():
+        model(inp)
+    n_neurons = sum(isinstance(m, SpikingNeuron) for m in model.modules())
+    assert len(monitor.layer_counts) == n_neurons == 3
+    assert all(c.shape == (4, 24) for c in monitor.layer_counts)
+    # the last spiking layer's counts bound the max-pooled head input's counts from above
+    assert torch.all(monitor.layer_counts[-1] >= monitor.counts)
+    monitor.remove()
+    with monitor.record():
+        model(inp)
+    assert monitor.counts is None
+
+
+class StepNeuron(nn.Module):
+    """A user's single-step neuron returning (spike, membrane), snnTorch style."""
+
+    def forward(self, x: torch.Tensor, mem: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mem = 0.5 * mem + x
+        spk = (mem >= 1.0).float()
+        return spk, mem - spk
+
+
+class LoopOverTime(nn.Module):
+    """Not one of ours: no `head`, loops over time, one neuron call per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc1, self.lif1, self.fc2 = nn.Linear(6, 5), StepNeuron(), nn.Linear(5, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mem = torch.zeros(x.shape[1], 5)
+        outs = []
+        for t in range(x.shape[0]):
+            spk, mem = self.lif1(self.fc1(x[t]), mem)
+            outs.append(self.fc2(spk))
+        return torch.stack(outs)
+
+
+def test_monitor_on_a_foreign_single_step_model() -> None:
+    torch.manual_seed(0)
+    model = LoopOverTime()
+    x = torch.rand(6, 7, 6) * 4
+    mon = SpikeMonitor(model, extra_types=(StepNeuron,))  # no head: the last spiking layer is used
+    with mon.record():
+        model(x)
+    ref = []
+    mem = torch.zeros(7, 5)
+    for t in range(6):
+        spk, mem = model.lif1(model.fc1(x[t]), mem)
+        ref.append(spk.sum(1))
+    assert mon.counts.shape == (6, 7)
+    assert torch.equal(mon.counts, torch.stack(ref))
+    # the head given explicitly, one [B, D] call per step, gives the same counts
+    mon2 = SpikeMonitor(model, head=model.fc2)
+    with mon2.record():
+        model(x)
+    assert torch.equal(mon2.counts, mon.counts)
+
+
+def test_monitor_error_without_head_or_neurons() -> None:
+    with pytest.raises(ValueError, match="head="):
+        SpikeMonitor(nn.Sequential(nn.Linear(2, 2)))
+
+
+def test_monitor_snntorch_if_installed() -> None:
+    snn = pytest.importorskip("snntorch")
+    torch.manual_seed(0)
+    fc, lif, head = nn.Linear(4, 6), snn.Leaky(beta=0.5), nn.Linear(6, 2)
+    model = nn.ModuleDict({"fc": fc, "lif": lif, "head": head})
+    mon = SpikeMonitor(model, head=head, layers=True)
+    x = torch.rand(5, 3, 4) * 3
+    with mon.record():
+        mem = lif.init_leaky()
+        spikes = []
+        for t in range(5):
+            spk, mem = lif(fc(x[t]), mem)
+            spikes.append(spk)
+            head(spk)
+    assert torch.equal(mon.counts, torch.stack(spikes).sum(-1))
+    assert torch.equal(mon.layer_counts[0], mon.counts)
+
+
+def test_lif_is_a_spiking_neuron() -> None:
+    assert isinstance(LIF(), SpikingNeuron)
+
+
+@pytest.mark.parametrize("step_mode", ["m", "s"])
+def test_monitor_spikingjelly_if_installed(step_mode: str) -> None:
+    try:
+        from spikingjelly.activation_based import functional, neuron
+    except Exception:  # noqa: BLE001 - optional package, may fail beyond ImportError
+        pytest.skip("SpikingJelly not importable")
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"fc": nn.Linear(4, 6), "sn": neuron.LIFNode(step_mode=step_mode), "head": nn.Linear(6, 2)})
+    x = torch.rand(5, 3, 4) * 3
+    mon = SpikeMonitor(model, head=model["head"], layers=True)
+    with mon.record():
+        if step_mode == "m":
+            spikes = model["sn"](model["fc"](x))
+            model["head"](spikes)
+        else:
+            spikes = torch.stack([model["sn"](model["fc"](x[t])) for t in range(5)])
+            for t in range(5):
+                model["head"](spikes[t])
+    functional.reset_net(model)
+    assert spikes.sum() > 0
+    assert torch.equal(mon.counts, spikes.sum(-1))
+    assert torch.equal(mon.layer_counts[0], spikes.sum(-1))
