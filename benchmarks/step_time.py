@@ -99,19 +99,21 @@ def snntorch_net(model: nn.Module) -> tuple[nn.Module, Callable[[], None]] | Non
 
 
 # ---- timing --------------------------------------------------------------------------------
-def time_steps(net: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, warmup: int,
-               before: Callable[[], None] = lambda: None) -> list[float]:
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    times = []
-    for i in range(warmup + steps):
-        t0 = time.perf_counter()
-        before()
-        opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x).mean(0), y).backward()
-        opt.step()
-        if i >= warmup:
-            times.append(time.perf_counter() - t0)
-    return times
+class StepRunner:
+    """One row's network, optimiser and data; ``step()`` times one training step."""
+
+    def __init__(self, net: nn.Module, reset: Callable[[], None], backend: str, x: torch.Tensor, y: torch.Tensor):
+        self.net, self.reset, self.backend, self.x, self.y = net, reset, backend, x, y
+        self.opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def step(self) -> float:
+        with set_backend(self.backend):
+            t0 = time.perf_counter()
+            self.reset()
+            self.opt.zero_grad(set_to_none=True)
+            F.cross_entropy(self.net(self.x).mean(0), self.y).backward()
+            self.opt.step()
+            return time.perf_counter() - t0
 
 
 def rows_for(model: nn.Module, compile_rows: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, Callable[[], None]] | None], str]]:
@@ -147,6 +149,8 @@ COMPETITORS = ("SpikingJelly", "snnTorch")
 
 
 def bench_steps(args: argparse.Namespace, save: Callable[[list[dict[str, Any]]], None]) -> list[dict[str, Any]]:
+    """Rows are timed round-robin (one step of each row in turn), so every row sees the same
+    background load on a shared machine; the ratios then compare like with like."""
     results: list[dict[str, Any]] = []
     for name in args.models:
         shape, batch, kw = SHAPES[name]
@@ -159,29 +163,35 @@ def bench_steps(args: argparse.Namespace, save: Callable[[list[dict[str, Any]]],
             # fewer steps where a step is long: small CNN T=16 ~4x T=4; ResNet-19 ~10x the small CNN
             steps = max(3, args.steps * 4 // T) if name == "small_cnn" else args.slow_steps
             warmup = args.warmup if name == "small_cnn" else 1
-            block = []
-            # compiling ResNet-19 takes minutes on 2 cores: compiled rows for the small CNN only
-            for row, build, backend in rows_for(model, args.compile and name == "small_cnn"):
+            # compiling takes minutes on 2 cores: compiled rows for the small CNN at --compile-T only
+            runners: dict[str, StepRunner] = {}
+            for row, build, backend in rows_for(model, args.compile and name == "small_cnn" and T in args.compile_T):
                 built = build()
                 if built is None:
                     print(f"  {name} T={T} {row}: skipped (library not installed)", flush=True)
                     continue
-                net, reset = built
-                with set_backend(backend):
-                    t0 = time.perf_counter()
-                    times = time_steps(net, x, y, steps, warmup, reset)
-                    wall = time.perf_counter() - t0
-                med = statistics.median(times)
+                runners[row] = StepRunner(*built, backend, x, y)
+                t0 = time.perf_counter()
+                for _ in range(warmup):
+                    runners[row].step()
+                print(f"  {name} T={T} {row}: warm-up {time.perf_counter() - t0:.1f} s", flush=True)
+            times: dict[str, list[float]] = {row: [] for row in runners}
+            for _ in range(steps):
+                for row, runner in runners.items():
+                    times[row].append(runner.step())
+            block = []
+            for row, ts in times.items():
+                med = statistics.median(ts)
                 block.append({"model": name, "T": T, "batch": batch, "row": row, "median_ms": med * 1e3,
-                              "min_ms": min(times) * 1e3, "steps": len(times), "wall_s_incl_warmup": wall})
-                print(f"  {name} T={T} {row}: {med * 1e3:.0f} ms/step (min {min(times) * 1e3:.0f}, "
-                      f"{len(times)} steps)", flush=True)
-                save(results + block)
-                del net
+                              "min_ms": min(ts) * 1e3, "steps": len(ts), "times_ms": [t * 1e3 for t in ts]})
+                print(f"  {name} T={T} {row}: {med * 1e3:.0f} ms/step (min {min(ts) * 1e3:.0f}, {len(ts)} steps)",
+                      flush=True)
             best = [r["median_ms"] for r in block if r["row"].startswith(COMPETITORS)]
             for r in block:
                 r["ratio_vs_best_competitor"] = r["median_ms"] / min(best) if best else None
             results += block
+            save(results)
+            del runners
     return results
 
 
@@ -237,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--slow-steps", type=int, default=2, help="timed steps per row (ResNet-19)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compiled rows compile here)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile rows")
+    p.add_argument("--compile-T", nargs="*", type=int, default=[4], help="T values that get compiled rows")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--memory-T", nargs="*", type=int, default=[2, 4, 8, 16])
     p.add_argument("--memory-T-resnet", nargs="*", type=int, default=[16])
@@ -262,8 +273,9 @@ def main(argv: list[str] | None = None) -> int:
             "complete": complete, "args": vars(args), "step_time": steps, "peak_memory": memory or [],
         }, indent=2))
 
-    steps = bench_steps(args, save)
-    memory = bench_memory(args) if args.memory else []
+    memory = bench_memory(args) if args.memory else []  # first: quick, and kept if the run is cut short
+    save([], memory)
+    steps = bench_steps(args, lambda st: save(st, memory))
     save(steps, memory, complete=True)
     print_tables(steps, memory)
     print(f"\nwrote {out}")

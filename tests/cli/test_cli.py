@@ -46,3 +46,16 @@ def test_bad_input_exits_nonzero_with_message(tmp_path: Path, capsys: pytest.Cap
 def test_python_dash_m_entry_point(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "sadp", "train", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--ratio" in r.stdout
+
+
+def test_method_and_dataset_options_parse_as_yaml() -> None:
+    from sadp.cli.main import build_parser
+    from sadp.cli.train import config_from_args
+
+    args = build_parser().parse_args(["train", "--method", "sadp", "--method-option", "ema=0.5",
+                                      "--method-option", "weighted=false", "--dataset-option", "image_size=24"])
+    cfg = config_from_args(args)
+    assert cfg.method_options == {"ema": 0.5, "weighted": False}
+    assert cfg.dataset_options == {"image_size": 24}
+    with pytest.raises(ValueError, match="--method-option expects KEY=VALUE"):
+        config_from_args(build_parser().parse_args(["train", "--method-option", "ema"]))

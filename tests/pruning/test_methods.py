@@ -261,3 +261,43 @@ def test_method_pickles() -> None:
     run_epochs(m, range(2))
     m2 = pickle.loads(pickle.dumps(m))
     assert torch.equal(m2.select(2).indices, m.select(2).indices)
+
+
+def test_sampling_variants_mix_clip_and_unweighted() -> None:
+    """The issue-8 variants: uniform mixing, weight clipping, unweighted selection."""
+    k = 32
+    base = build_method("sadp", N, ratio=0.5, epochs=10, seed=0)
+    run_epochs(base, range(1))
+    base.select(1)
+    pi_sadp = base.last_pi
+
+    mixed = build_method("sadp", N, ratio=0.5, epochs=10, seed=0, mix=0.5)
+    run_epochs(mixed, range(1))
+    plan = mixed.select(1)
+    expected_pi = 0.5 * k / N + 0.5 * pi_sadp
+    assert torch.allclose(mixed.last_pi, expected_pi)
+    assert abs(float(mixed.last_pi.sum()) - k) < 1e-9  # still a budget of K
+    w = plan.weights[plan.indices]
+    assert torch.allclose(w, (k / (N * expected_pi[plan.indices])).float())
+    assert float(w.max()) <= 2.0 + 1e-6  # bounded by 1 / lambda
+
+    clipped = build_method("sadp", N, ratio=0.5, epochs=10, seed=0, clip=1.5)
+    run_epochs(clipped, range(1))
+    plan = clipped.select(1)
+    ht = (k / (N * pi_sadp[plan.indices])).float()
+    assert torch.equal(plan.indices, base.select(1).indices)  # same draw, only weights change
+    assert torch.allclose(plan.weights[plan.indices], ht.clamp(max=1.5))
+    assert bool((ht > 1.5).any()), "test data must exercise the clip"
+    # The clip's bias: E[sum_{i in S} w_i] = sum_i pi_i w_i falls below N (the unbiased value).
+    expected_total = float((pi_sadp * (k / (N * pi_sadp)).clamp(max=1.5)).sum()) * N / k
+    assert expected_total < N - 1e-6
+
+    unweighted = build_method("sadp", N, ratio=0.5, epochs=10, seed=0, weighted=False)
+    run_epochs(unweighted, range(1))
+    plan = unweighted.select(1)
+    assert torch.equal(plan.indices, base.select(1).indices)
+    assert torch.all(plan.weights[plan.indices] == 1.0)
+
+    for bad in (dict(mix=1.5), dict(clip=0.5), dict(weighted="yes")):
+        with pytest.raises(ValueError):
+            build_method("sadp", N, ratio=0.5, epochs=10, **bad)

@@ -9,7 +9,7 @@ import torch
 from sadp.train import NonFiniteLossError, TrainConfig, Trainer, train
 from sadp.train.optim import cosine_lr
 
-FAST = dict(model="mlp", epochs=2, subset=200, progress=False)
+FAST = dict(model="mlp", method="full", epochs=2, subset=200, progress=False)
 
 
 def test_summary_and_metrics_contract(tmp_path: Path) -> None:
@@ -69,6 +69,12 @@ def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path: Path) -> None:
 def test_bad_config_is_rejected_with_a_clear_message(bad: dict, msg: str) -> None:
     with pytest.raises(ValueError, match=msg):
         TrainConfig(**bad).validate()
+
+
+def test_ratio_defaults_depend_on_the_method() -> None:
+    assert TrainConfig().validate().ratio == 0.3 and TrainConfig().method == "sadp"
+    assert TrainConfig(method="full").validate().ratio == 0.0
+    assert TrainConfig(method="random_dynamic", ratio=0.5).validate().ratio == 0.5
 
 
 def test_unknown_config_key_is_rejected() -> None:

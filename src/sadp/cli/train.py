@@ -20,7 +20,7 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "subset": (int, "train on a fixed, seeded, class-balanced subset of this many examples"),
     "model": (str, "registered model (mlp, small_cnn, vgg11, resnet19, sew_resnet18, sew_resnet34)"),
     "method": (str, "pruning method (full, random_dynamic, infobatch, sadp, ...)"),
-    "ratio": (float, "pruning ratio r: each epoch trains on about (1 - r) N examples"),
+    "ratio": (float, "pruning ratio r: each epoch trains on about (1 - r) N examples (None: 0 for full, 0.3 otherwise)"),
     "epochs": (int, "training epochs"),
     "batch_size": (int, "batch size"),
     "lr": (float, "peak learning rate (cosine schedule with warm-up)"),
@@ -65,9 +65,20 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
-def config_from_args(args: argparse.Namespace) -> TrainConfig:
+def _parse_key_values(items: list[str], flag: str) -> dict[str, Any]:
+    """``["a=1", "b=[2, 3]"]`` -> ``{"a": 1, "b": [2, 3]}`` (values parsed as YAML)."""
     import yaml
 
+    out: dict[str, Any] = {}
+    for kv in items:
+        if "=" not in kv:
+            raise ValueError(f"{flag} expects KEY=VALUE, got {kv!r}")
+        k, v = kv.split("=", 1)
+        out[k] = yaml.safe_load(v)
+    return out
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
     values: dict[str, Any] = load_yaml(args.config) if args.config else {}
     for name in FLAGS:
         v = getattr(args, name)
@@ -82,22 +93,10 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["amp"] = False
     if args.no_tune_allocator:
         values["tune_allocator"] = False
-    opts = dict(values.get("method_options") or {})
-    for kv in args.method_option:
-        if "=" not in kv:
-            raise ValueError(f"--method-option expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1)
-        opts[k] = yaml.safe_load(v)
-    if opts:
-        values["method_options"] = opts
-    data_opts = dict(values.get("dataset_options") or {})
-    for kv in args.dataset_option:
-        if "=" not in kv:
-            raise ValueError(f"--dataset-option expects KEY=VALUE, got {kv!r}")
-        k, v = kv.split("=", 1)
-        data_opts[k] = yaml.safe_load(v)
-    if data_opts:
-        values["dataset_options"] = data_opts
+    for key, items in (("method_options", args.method_option), ("dataset_options", args.dataset_option)):
+        opts = {**(values.get(key) or {}), **_parse_key_values(items, "--" + key[:-1].replace("_", "-"))}
+        if opts:
+            values[key] = opts
     return TrainConfig.from_dict(values).validate()
 
 

@@ -8,7 +8,7 @@ on the training device), event data as float frames [T, C, H, W]. The loader att
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor
@@ -36,6 +36,20 @@ class InMemoryImages(Dataset):
 
     def subset(self, indices: Tensor) -> "InMemoryImages":
         return InMemoryImages(self.data[indices], self.targets[indices])
+
+
+class WithIndex(Dataset):
+    """Wrap any map-style dataset so items become ``(x, y, index)`` (what pruning methods need)."""
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
+        x, y = self.dataset[i][:2]
+        return x, y, i
 
 
 @dataclass

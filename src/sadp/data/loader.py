@@ -13,24 +13,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from sadp.data.base import DataBundle, InMemoryImages
+from sadp.data.base import DataBundle, InMemoryImages, WithIndex
 from sadp.data.transforms import normalize, random_crop, random_flip, random_roll
 
 Batch = tuple[Tensor, Tensor, Tensor]
-
-
-class _WithIndex(Dataset):
-    """Wrap a dataset so items carry their index: (x, y, i)."""
-
-    def __init__(self, ds: Dataset) -> None:
-        self.ds = ds
-
-    def __len__(self) -> int:
-        return len(self.ds)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int):
-        x, y = self.ds[i][:2]
-        return x, y, i
 
 
 def _chunks(indices: Iterable[int], batch_size: int, drop_last: bool) -> Iterator[list[int]]:
@@ -111,7 +97,7 @@ class DeviceLoader:
         if self._dl is None:
             pin = self.device.type == "cuda"
             self._dl = DataLoader(
-                _WithIndex(self.dataset),
+                WithIndex(self.dataset),
                 batch_sampler=_BatchSampler(self.sampler, self.batch_size, self.drop_last),
                 num_workers=self.num_workers,
                 pin_memory=pin,

@@ -83,7 +83,7 @@ def _warm_model(cfg: DiagnoseConfig):
     out = Path(cfg.out) / "warmup"
     if (out / "checkpoint.pt").exists():
         (out / "checkpoint.pt").unlink()
-    tcfg = TrainConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, model=cfg.model, T=cfg.T,
+    tcfg = TrainConfig(dataset=cfg.dataset, data_dir=cfg.data_dir, model=cfg.model, T=cfg.T, method="full",
                        epochs=cfg.warmup_epochs, seed=cfg.seed, device=cfg.device, out=str(out), progress=False)
     trainer = Trainer(tcfg, bundle=bundle)
     trainer.fit()

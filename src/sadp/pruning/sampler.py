@@ -10,12 +10,13 @@ the trainer gives them zero loss weight and leaves them out of the statistics; t
 """
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 import torch
 from torch import Tensor
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 
+from sadp.data.base import WithIndex  # noqa: F401  (re-exported: items become (x, y, index))
 from sadp.pruning.base import EpochPlan, PruningMethod
 
 
@@ -73,17 +74,3 @@ class PruningSampler(Sampler[int]):
         if self.plan is None:
             raise RuntimeError("call set_epoch(epoch) before asking the epoch's length")
         return len(self._order)
-
-
-class WithIndex(Dataset):
-    """Wrap any map-style dataset so items become ``(x, y, index)`` (what ``observe`` needs)."""
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, i: int) -> tuple[Any, Any, int]:
-        x, y = self.dataset[i][:2]
-        return x, y, i

@@ -9,6 +9,9 @@ from typing import Any
 import yaml
 
 
+DEFAULT_RATIO = 0.3
+
+
 @dataclass
 class TrainConfig:
     # data
@@ -27,8 +30,8 @@ class TrainConfig:
     surrogate: str = "atan"
     encoder: str = "direct"  # static data only: direct | poisson
     # pruning
-    method: str = "full"
-    ratio: float = 0.0
+    method: str = "sadp"
+    ratio: float | None = None  # None: 0 for "full", DEFAULT_RATIO for pruning methods
     method_options: dict[str, Any] = field(default_factory=dict)
     # optimisation
     epochs: int = 20
@@ -56,6 +59,8 @@ class TrainConfig:
 
     def validate(self) -> "TrainConfig":
         errors = []
+        if self.ratio is None:
+            self.ratio = 0.0 if self.method == "full" else DEFAULT_RATIO
         if not 0.0 <= self.ratio < 1.0:
             errors.append(f"ratio must be in [0, 1), got {self.ratio}")
         for name in ("epochs", "batch_size", "T"):

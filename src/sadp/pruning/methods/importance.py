@@ -11,6 +11,13 @@ One epoch: scores from the last time each example was trained (optionally an EMA
 max(a, eps * mean a), water-filling so sum pi = K, systematic PPS on a random order, weights
 K / (N pi). Full data (weight 1) in the first ``full_first_epochs`` epochs (scores for all
 examples) and from epoch (1 - anneal) * E on (InfoBatch's annealing).
+
+Variants (issue 8), each an option of every importance-sampling method:
+* ``mix`` = lambda: pi <- lambda K/N + (1 - lambda) pi (uniform mixing; still sum pi = K, still
+  unbiased, weights bounded by 1/lambda).
+* ``clip`` = c > 0: weights min(K/(N pi), c). Biased for examples with K/(N pi) > c.
+* ``weighted`` = false: selection by pi but weight 1 for every kept example (biased towards
+  high-score examples, like InfoBatch's kept group without its rescale).
 """
 from __future__ import annotations
 
@@ -32,8 +39,15 @@ class ImportanceSampling(ScheduledMethod):
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", floor: float = 0.1, ema: float = 0.0,
+                 mix: float = 0.0, clip: float = 0.0, weighted: bool = True,
                  **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
+        check_option(isinstance(mix, (int, float)) and 0.0 <= mix <= 1.0, self.name,
+                     f"mix (share of uniform probability K/N) must be in [0, 1], got {mix!r}")
+        check_option(isinstance(clip, (int, float)) and (clip == 0 or clip >= 1.0), self.name,
+                     f"clip (largest loss weight) must be 0 (off) or >= 1, got {clip!r}")
+        check_option(isinstance(weighted, bool), self.name, f"weighted must be true or false, got {weighted!r}")
+        self.mix, self.clip, self.weighted = float(mix), float(clip), weighted
         check_option(isinstance(floor, (int, float)) and 0.0 <= floor <= 1.0, self.name,
                      f"floor (eps of max(a, eps * mean a)) must be in [0, 1], got {floor!r}; 0 disables it "
                      "(then examples with score 0 are never drawn and the estimator is biased)")
@@ -74,9 +88,16 @@ class ImportanceSampling(ScheduledMethod):
 
     def pruned_plan(self, epoch: int) -> EpochPlan:
         pi = self.probabilities()
+        if self.mix > 0:
+            pi = self.mix * (self.budget / self.num_examples) + (1.0 - self.mix) * pi
         self.last_pi = pi
         chosen = systematic_pps(pi, epoch_generator(self.seed, epoch))
-        return self.subset_plan(chosen, horvitz_thompson_weights(pi, self.budget))
+        if not self.weighted:
+            return self.subset_plan(chosen)
+        weights = horvitz_thompson_weights(pi, self.budget)
+        if self.clip > 0:
+            weights = weights.clamp(max=self.clip)
+        return self.subset_plan(chosen, weights)
 
 
 @METHODS.register("loss", help="loss-proportional importance sampling (exact K, Horvitz-Thompson weights)")
