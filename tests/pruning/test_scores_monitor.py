@@ -89,6 +89,20 @@ def test_monitor_off_outside_record_and_layers(digits_batch) -> None:
     assert monitor.counts is None
 
 
+def test_monitor_ignores_memory_lean_recompute_in_backward(digits_batch) -> None:
+    from sadp.snn import set_memory_mode
+
+    bundle, inp, _ = digits_batch
+    model = set_memory_mode(build_model("small_cnn", bundle.sample_shape, 10), "lean")
+    monitor = SpikeMonitor(model, layers=True)
+    with monitor.record():
+        out = model(inp)
+        forward_only = [c.clone() for c in monitor.layer_counts]
+        out.sum().backward()  # recomputes every spiking stage while still recording
+    assert len(monitor.layer_counts) == 3
+    assert all(torch.equal(a, b) for a, b in zip(monitor.layer_counts, forward_only))
+
+
 class StepNeuron(nn.Module):
     """A user's single-step neuron returning (spike, membrane), snnTorch style."""
 

@@ -98,3 +98,13 @@ def test_tet_loss_reduces_to_ce_of_each_step() -> None:
     tet = per_example_loss(out, y, "tet", tet_lambda=0.0)
     ref = torch.stack([torch.nn.functional.cross_entropy(out[t], y, reduction="none") for t in range(3)]).mean(0)
     torch.testing.assert_close(tet, ref)
+
+
+def test_memory_lean_training_matches_default(tmp_path: Path) -> None:
+    cfg = dict(model="small_cnn", method="full", epochs=1, subset=96, batch_size=32, progress=False)
+    a = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
+    b = train(TrainConfig(out=str(tmp_path / "b"), memory_lean=True, **cfg))
+    assert b["config"]["memory_lean"] is True
+    ra = json.loads((tmp_path / "a" / "metrics.jsonl").read_text())
+    rb = json.loads((tmp_path / "b" / "metrics.jsonl").read_text())
+    assert rb["train_loss"] == ra["train_loss"] and rb["test_acc"] == ra["test_acc"]

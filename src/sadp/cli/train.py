@@ -45,6 +45,7 @@ BOOL_FLAGS = {
     "drop_last": "drop the last incomplete batch of each epoch",
     "no_progress": "no progress bar",
     "no_amp": "disable mixed precision on CUDA",
+    "memory_lean": "recompute spiking stages in backward: less activation memory, more compute (sadp models)",
     "compile": "torch.compile the model (first step compiles; kernels cached in ~/.cache/sadp/inductor)",
     "no_tune_allocator": "leave glibc malloc settings alone (by default large blocks are kept, 2-3x faster on CPU)",
 }
@@ -84,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         v = getattr(args, name)
         if v is not None:
             values[name] = v
-    for name in ("resume", "skip_corrupt", "drop_last", "compile"):
+    for name in ("resume", "skip_corrupt", "drop_last", "compile", "memory_lean"):
         if getattr(args, name):
             values[name] = True
     if args.no_progress:

@@ -24,6 +24,8 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
+from sadp.snn.models.base import is_recomputing
+
 
 def spiking_module_types() -> tuple[type, ...]:
     """Spiking neuron base classes of the libraries that import here."""
@@ -114,7 +116,8 @@ class SpikeMonitor:
 
     def _make_layer_hook(self, i: int, multi_step: bool):
         def hook(module: nn.Module, args: tuple, out: Any) -> None:
-            if not self.active:
+            # Memory-lean mode re-runs spiking stages inside backward: not a new forward pass.
+            if not self.active or is_recomputing():
                 return
             s = _first_tensor(out)
             if s is None:

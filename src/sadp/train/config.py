@@ -54,6 +54,7 @@ class TrainConfig:
     out: str = "runs/default"
     resume: bool = False
     progress: bool = True
+    memory_lean: bool = False  # recompute spiking stages in backward (less BPTT memory, more compute)
     compile: bool = False  # torch.compile the training model (Inductor cache kept across runs)
     tune_allocator: bool = True  # CPU: raise glibc malloc thresholds (sadp.utils.perf.tune_cpu_allocator)
 

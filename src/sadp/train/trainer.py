@@ -74,6 +74,10 @@ class Trainer:
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
             neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, **cfg.model_options,
         )).to(self.device)
+        if cfg.memory_lean:
+            from sadp.snn import set_memory_mode
+
+            set_memory_mode(self.model, "lean")
         self.cuda = self.device.type == "cuda"
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)
