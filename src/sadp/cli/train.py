@@ -105,10 +105,6 @@ def run(args: argparse.Namespace) -> int:
     from sadp.train import train
 
     cfg = config_from_args(args)
-    if cfg.tune_allocator:  # before the data and model allocate anything
-        from sadp.utils.perf import tune_cpu_allocator
-
-        tune_cpu_allocator()
     summary = train(cfg)
     if summary:  # under torchrun only rank 0 returns the summary
         print(json.dumps({k: summary[k] for k in ("test_acc", "best_test_acc", "wall_time_s", "examples_seen")}))

@@ -19,6 +19,11 @@ from sadp.data.transforms import normalize, random_crop, random_flip, random_rol
 Batch = tuple[Tensor, Tensor, Tensor]
 
 
+def num_batches(n: int, batch_size: int, drop_last: bool) -> int:
+    """Batches in an epoch of ``n`` examples."""
+    return n // batch_size if drop_last else -(-n // batch_size)
+
+
 def _chunks(indices: Iterable[int], batch_size: int, drop_last: bool) -> Iterator[list[int]]:
     buf: list[int] = []
     for i in indices:
@@ -85,8 +90,7 @@ class DeviceLoader:
             self._targets = dataset.targets.to(self.device)
 
     def __len__(self) -> int:
-        n = len(self.sampler)  # type: ignore[arg-type]
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]
 
     def _raw_batches(self) -> Iterator[Batch]:
         if isinstance(self.dataset, InMemoryImages):
@@ -148,5 +152,4 @@ class _BatchSampler(Sampler[list[int]]):
         return _chunks(self.sampler, self.batch_size, self.drop_last)
 
     def __len__(self) -> int:
-        n = len(self.sampler)  # type: ignore[arg-type]
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return num_batches(len(self.sampler), self.batch_size, self.drop_last)  # type: ignore[arg-type]

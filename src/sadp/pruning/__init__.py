@@ -22,7 +22,8 @@ from typing import Any
 
 from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget
 from sadp.pruning.monitor import SpikeMonitor
-from sadp.pruning.sampler import PruningSampler, WithIndex
+from sadp.data.base import WithIndex  # items become (x, y, index)
+from sadp.pruning.sampler import PruningSampler
 from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
 from sadp.registry import METHODS
 

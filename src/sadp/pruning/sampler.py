@@ -16,7 +16,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from sadp.data.base import WithIndex  # noqa: F401  (re-exported: items become (x, y, index))
 from sadp.pruning.base import EpochPlan, PruningMethod
 
 

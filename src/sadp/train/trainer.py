@@ -63,6 +63,8 @@ class Trainer:
         self.device = D.setup(resolve_device(cfg.device))
         self.rank, self.world_size = D.rank(), D.world_size()
         self.is_main = self.rank == 0
+        if cfg.tune_allocator and self.device.type == "cpu":
+            perf.tune_cpu_allocator()  # before the dataset and model allocate: affects later blocks only
         seed_everything(cfg.seed, cfg.deterministic)
 
         self.bundle = bundle or build_dataset(
@@ -86,8 +88,6 @@ class Trainer:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
             self.train_model = DDP(self.model, device_ids=[self.device.index] if self.cuda else None)
-        if cfg.tune_allocator and self.device.type == "cpu":
-            perf.tune_cpu_allocator()
         if cfg.compile:
             self.train_model = perf.compile_model(self.train_model)
         self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
