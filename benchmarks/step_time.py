@@ -8,8 +8,11 @@ so ratios are measured in one run. Competitors are skipped cleanly when they do 
     python benchmarks/step_time.py --quick    # small CNN, T = 4, few steps, no compile
 
 "Same network": our model's conv/BN/pool/linear modules with its neurons swapped for the other
-library's LIF (tau = 2, hard reset, ATan surrogate). SpikingJelly runs multi-step (T folded into the
-batch for conv/BN, like ours); snnTorch runs its idiomatic loop over time steps, one step at a time.
+library's LIF (tau = 2, hard reset, ATan surrogate) and our two layer optimisations undone
+(:func:`plain_layers`: nn.MaxPool2d instead of the C++ MaxPool2x2, a plain time-folding container
+instead of SeqToANN's static-input reuse). SpikingJelly runs multi-step in its SeqToANNContainer;
+snnTorch runs its idiomatic loop over time steps, one step at a time. The input is direct-encoded
+as the trainer feeds it (one frame repeated T times as an expanded view), the same for every row.
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from sadp.snn import SpikingNeuron, build_model, set_backend, set_memory_mode
+from sadp.snn.layers import MaxPool2x2, SeqToANN
 from sadp.utils.perf import compile_model, peak_memory, tune_cpu_allocator
 
 SHAPES = {  # model -> (input shape, batch size, kwargs)
@@ -46,13 +50,35 @@ def swap_neurons(model: nn.Module, factory: Callable[[], nn.Module]) -> nn.Modul
     return model
 
 
+class PlainSeqToANN(nn.Sequential):
+    """Fold T into the batch and run every module on [T*B, ...], as SpikingJelly's
+    SeqToANNContainer does (no reuse of a static input)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        T, B = x.shape[:2]
+        return super().forward(x.flatten(0, 1)).unflatten(0, (T, B))
+
+
+def plain_layers(model: nn.Module, container: Callable[..., nn.Module] = PlainSeqToANN) -> nn.Module:
+    """The competitors' version of our network: our SeqToANN (static-input reuse) becomes the
+    library's plain container and our C++ MaxPool2x2 becomes nn.MaxPool2d, so their rows measure
+    what their users run, not our layers."""
+    for name, child in model.named_children():
+        if isinstance(child, SeqToANN):
+            mods = [nn.MaxPool2d(2) if isinstance(m, MaxPool2x2) else m for m in child]
+            setattr(model, name, container(*mods))
+        else:
+            plain_layers(child, container)
+    return model
+
+
 # ---- competitors ---------------------------------------------------------------------------
 def spikingjelly_net(model: nn.Module) -> tuple[nn.Module, Callable[[], None]] | None:
     try:
-        from spikingjelly.activation_based import functional, neuron, surrogate
+        from spikingjelly.activation_based import functional, layer, neuron, surrogate
     except Exception:  # a plain ImportError, or torchvision's RuntimeError beside a CPU torch
         return None
-    net = swap_neurons(copy.deepcopy(model), lambda: neuron.LIFNode(
+    net = swap_neurons(plain_layers(copy.deepcopy(model), layer.SeqToANNContainer), lambda: neuron.LIFNode(
         tau=2.0, decay_input=True, v_threshold=1.0, v_reset=0.0, surrogate_function=surrogate.ATan(),
         detach_reset=False, step_mode="m"))
     return net, lambda: functional.reset_net(net)
@@ -95,7 +121,7 @@ def snntorch_net(model: nn.Module) -> tuple[nn.Module, Callable[[], None]] | Non
         import snntorch  # noqa: F401
     except Exception:
         return None
-    return TimeLoop(swap_neurons(copy.deepcopy(model), SnnTorchLIF)), lambda: None
+    return TimeLoop(swap_neurons(plain_layers(copy.deepcopy(model)), SnnTorchLIF)), lambda: None
 
 
 # ---- timing --------------------------------------------------------------------------------
@@ -158,7 +184,9 @@ def bench_steps(args: argparse.Namespace, save: Callable[[list[dict[str, Any]]],
         for T in (args.T if name == "small_cnn" else args.T_resnet):
             torch.manual_seed(0)
             model = build_model(name, shape, 10, **kw)
-            x = torch.rand(batch, *shape).unsqueeze(0).expand(T, batch, *shape).contiguous()
+            # Direct encoding as the trainer feeds it (sadp.snn.encode): one frame repeated T times,
+            # an expanded view. Every row gets this same tensor and handles it its own way.
+            x = torch.rand(batch, *shape).unsqueeze(0).expand(T, batch, *shape)
             y = torch.randint(0, 10, (batch,))
             # fewer steps where a step is long: small CNN T=16 ~4x T=4; ResNet-19 ~10x the small CNN
             steps = max(3, args.steps * 4 // T) if name == "small_cnn" else args.slow_steps
@@ -202,7 +230,7 @@ def bench_memory(args: argparse.Namespace) -> list[dict[str, Any]]:
         for T in Ts:
             torch.manual_seed(0)
             model = build_model(name, shape, 10, **kw)
-            x = torch.rand(T, batch, *shape)
+            x = torch.rand(batch, *shape).unsqueeze(0).expand(T, batch, *shape)  # direct encoding, as above
             y = torch.randint(0, 10, (batch,))
             peaks = {}
             for mode in ("default", "lean"):

@@ -131,3 +131,52 @@ def test_report_cli(sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixtu
 def test_report_on_empty_directory_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["report", str(tmp_path)]) == 1
     assert "no finished runs" in capsys.readouterr().err
+
+
+def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
+    # Two dataset entries of one sweep: one report per dataset plus an index pairing each against
+    # random_dynamic; the per-epoch selection diagnostics are summarised per method.
+    for group, sadp_acc in (("a", (0.72, 0.75)), ("b", (0.60, 0.61))):
+        root = tmp_path / "runs" / group
+        root.mkdir(parents=True)
+        write_run(root, "full", "full", 0.0, 0, 0.80, 100.0)
+        write_run(root, "random_dynamic", "random_dynamic", 0.5, 0, 0.70, 50.0)
+        write_run(root, "random_dynamic", "random_dynamic", 0.5, 1, 0.74, 50.0)
+        for seed, acc in enumerate(sadp_acc):
+            d = write_run(root, "sadp", "sadp", 0.5, seed, acc, 50.0)
+            rows = [{"epoch": 1, "test_acc": 0.3, "selected": N},
+                    {"epoch": 2, "selected": N // 2, "var_ratio_pred": 0.5 + seed, "weight_max": 4.0, "weight_q99": 2.0},
+                    {"epoch": 3, "selected": N // 2, "var_ratio_pred": 0.7 + seed, "weight_max": 6.0, "weight_q99": 3.0},
+                    {"epoch": 4, "test_acc": acc, "selected": N}]
+            (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+            s = json.loads((d / "summary.json").read_text())
+            s.update(final_train_eval_acc=0.9, final_generalization_gap=0.9 - acc, never_drawn_pruned=0.1 * (seed + 1))
+            (d / "summary.json").write_text(json.dumps(s))
+        for d in root.glob("runs/*"):
+            info = json.loads((d / "cell.json").read_text())
+            (d / "cell.json").write_text(json.dumps({**info, "group": group}))
+    result = build_report(tmp_path, tmp_path / "rep", plots=False)
+    index = (tmp_path / "rep" / "report.md").read_text()
+    assert "[report](a/report.md)" in index and "[report](b/report.md)" in index
+    (pa,) = [p for p in result["paired"] if p["dataset"] == "a"]
+    assert pa["diffs"] == pytest.approx([0.02, 0.01])
+    (pb,) = [p for p in result["paired"] if p["dataset"] == "b"]
+    assert pb["diffs"] == pytest.approx([-0.10, -0.13])
+    report_a = (tmp_path / "rep" / "a" / "report.md").read_text()
+    assert "## Selection diagnostics" in report_a
+    import csv
+    diag = {r["label"]: r for r in csv.DictReader(open(tmp_path / "rep" / "a" / "diagnostics.csv"))}
+    # var ratio: mean over pruned epochs per run (0.6, 1.6), then over seeds; max weight over the run
+    assert float(diag["sadp"]["var_ratio_pred"]) == pytest.approx(1.1)
+    assert float(diag["sadp"]["weight_max"]) == pytest.approx(6.0)
+    assert float(diag["sadp"]["never_drawn_pruned"]) == pytest.approx(0.15)
+    assert float(diag["sadp"]["generalization_gap"]) == pytest.approx(0.9 - 0.735)
+
+
+def test_curves_with_skipped_evaluations_do_not_break_the_report(tmp_path: Path) -> None:
+    d = write_run(tmp_path, "full", "full", 0.0, 0, 0.8, 10.0)
+    (d / "metrics.jsonl").write_text(json.dumps({"epoch": 1}) + "\n" + json.dumps({"epoch": 2, "test_acc": 0.8}) + "\n")
+    runs, _ = load_runs(tmp_path)
+    assert math.isnan(runs[0].test_curve[0]) and runs[0].test_curve[1] == 0.8
+    build_report(tmp_path, tmp_path / "rep", plots=True)
+    assert (tmp_path / "rep" / "test_curves.png").exists()

@@ -180,3 +180,45 @@ def test_real_sweep_on_digits_skips_and_resumes(tmp_path: Path) -> None:
     assert json.loads((s1 / "summary.json").read_text())["examples_seen"] == 400
     assert main(["report", str(out)]) == 0
     assert "full" in (out / "report" / "report.md").read_text()
+
+
+def test_dataset_entries_and_per_method_ratios() -> None:
+    spec = SweepSpec.from_dict({
+        "name": "ev", "seeds": [0, 1], "ratios": [0.3, 0.7],
+        "methods": ["full", "sadp", {"name": "sadp_mix", "method": "sadp", "method_options": {"mix": 0.5}, "ratios": [0.5]}],
+        "settings": {"epochs": 2},
+        "datasets": [{"name": "a", "settings": {"dataset": "digits", "subset": 100}},
+                     {"name": "b", "settings": {"dataset": "digits", "epochs": 3}, "methods": ["full", "sadp"], "ratios": [0.3]}],
+    })
+    cells = spec.cells("/tmp/out")
+    ids = [c.id for c in cells]
+    # entry a: per seed full + sadp x 2 ratios + the variant at its own ratio only
+    assert [i for i in ids if i.startswith("a/")] == [
+        "a/full-r0-s0", "a/sadp-r0.3-s0", "a/sadp-r0.7-s0", "a/sadp_mix-r0.5-s0",
+        "a/full-r0-s1", "a/sadp-r0.3-s1", "a/sadp-r0.7-s1", "a/sadp_mix-r0.5-s1"]
+    # entry b: only its methods, at its ratios, with its settings over the shared ones
+    assert [i for i in ids if i.startswith("b/")] == ["b/full-r0-s0", "b/sadp-r0.3-s0", "b/full-r0-s1", "b/sadp-r0.3-s1"]
+    b = next(c for c in cells if c.id == "b/sadp-r0.3-s1")
+    assert b.config["epochs"] == 3 and b.config["out"] == "/tmp/out/runs/b/sadp-r0.3-s1" and b.info()["group"] == "b"
+    a = next(c for c in cells if c.id == "a/sadp_mix-r0.5-s0")
+    assert a.config["subset"] == 100 and a.config["epochs"] == 2 and a.config["method_options"] == {"mix": 0.5}
+
+
+@pytest.mark.parametrize("entry, message", [
+    ({"settings": {}}, "name required"),
+    ({"name": "x", "methods": ["nope"]}, "unknown methods"),
+    ({"name": "x", "colour": 1}, "name required"),
+])
+def test_bad_dataset_entries_are_rejected(entry: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        SweepSpec.from_dict({**SPEC, "datasets": [entry]})
+
+
+def test_evidence_spec_grid() -> None:
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    cells = SweepSpec.load(root / "evidence.yaml").cells("/tmp/out", resolve_data=False)
+    groups = {c.group for c in cells}
+    assert groups == {"digits", "digits_dvs", "cifar10"}
+    # per dataset and seed: full + 4 methods x 3 ratios + 6 variants at r = 0.5
+    assert len(cells) == 3 * 3 * (1 + 4 * 3 + 6)
+    assert {c.ratio for c in cells if c.label.startswith("sadp_")} == {0.5}

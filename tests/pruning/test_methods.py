@@ -301,3 +301,26 @@ def test_sampling_variants_mix_clip_and_unweighted() -> None:
     for bad in (dict(mix=1.5), dict(clip=0.5), dict(weighted="yes")):
         with pytest.raises(ValueError):
             build_method("sadp", N, ratio=0.5, epochs=10, **bad)
+
+
+def test_predicted_variance_ratio_matches_the_poisson_formula() -> None:
+    # sum (1/pi - 1) a^2 / ((N/K - 1) sum a^2): 1 for uniform pi, and for pi from the scores it
+    # equals the closed form and is below 1 (pi proportional to a minimises the Poisson variance).
+    from sadp.registry import METHODS
+
+    n, k = 400, 100
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(n, generator=g) ** 3 + 0.01
+    m = METHODS.get("sadp")(n, ratio=1 - k / n, epochs=4, floor=0.0)
+    m.scores, m.seen = a.clone(), torch.ones(n)
+    uniform = torch.full((n,), k / n, dtype=torch.float64)
+    assert m.predicted_variance_ratio(uniform) == pytest.approx(1.0)
+    pi = m.probabilities()
+    a64 = a.double()
+    expected = float(((1 / pi - 1) * a64 ** 2).sum() / ((n / k - 1) * (a64 ** 2).sum()))
+    assert m.predicted_variance_ratio(pi) == pytest.approx(expected) and expected < 1.0
+    m.select(1)  # a pruned epoch records it for the trainer's per-epoch log
+    diag = m.epoch_diagnostics()
+    assert diag["var_ratio_pred"] == pytest.approx(expected) and 0 <= diag["pi_capped"] < 1
+    m.select(0)  # full first epoch: nothing to report
+    assert m.epoch_diagnostics() == {}

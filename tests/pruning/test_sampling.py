@@ -128,3 +128,22 @@ def test_gradient_norm_sampling_beats_uniform() -> None:
     var_u = float(((_draw_estimates(grads, uniform, draws, 6) - full) ** 2).sum(1).mean())
     var_o = float(((_draw_estimates(grads, oracle, draws, 6) - full) ** 2).sum(1).mean())
     assert var_o / var_u < 0.8, var_o / var_u
+
+
+@pytest.mark.parametrize("shape", ["uniform", "heavy", "spiky", "ties"])
+def test_water_filling_fixed_point_equals_sorted_reference(shape: str) -> None:
+    # The O(N) fixed-point water-filling must give the sort-based solution to float64 precision,
+    # including heavy tails that cap many examples over several rounds.
+    from sadp.pruning.sampling import _water_filling_sorted
+
+    g = torch.Generator().manual_seed(3)
+    n = 5000
+    a = {"uniform": torch.rand(n, generator=g, dtype=torch.float64),
+         "heavy": torch.rand(n, generator=g, dtype=torch.float64) ** 12,
+         "spiky": torch.where(torch.rand(n, generator=g) < 0.05, 1e6, 1.0).double(),
+         "ties": torch.full((n,), 2.0, dtype=torch.float64)}[shape]
+    for k in (1, 50, 1000, 2500, 4999):
+        pi = inclusion_probabilities(a, k)
+        ref = _water_filling_sorted(a, k)
+        assert abs(float(pi.sum()) - k) < 1e-6
+        assert torch.allclose(pi, ref, rtol=1e-9, atol=1e-12), (shape, k, float((pi - ref).abs().max()))

@@ -108,3 +108,61 @@ def test_memory_lean_training_matches_default(tmp_path: Path) -> None:
     ra = json.loads((tmp_path / "a" / "metrics.jsonl").read_text())
     rb = json.loads((tmp_path / "b" / "metrics.jsonl").read_text())
     assert rb["train_loss"] == ra["train_loss"] and rb["test_acc"] == ra["test_acc"]
+
+
+def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> None:
+    cfg = TrainConfig(out=str(tmp_path), model="mlp", method="sadp", ratio=0.5, epochs=5, subset=200,
+                      eval_every=2, train_eval_size=50, progress=False)
+    t = Trainer(cfg)
+    plans = []
+    select = t.method.select
+    t.method.select = lambda e: plans.append(select(e)) or plans[-1]  # type: ignore[method-assign]
+    s = t.fit()
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    # evaluated after epochs 2 and 4 and after the last one, with the training-sample probe
+    assert ["test_acc" in r for r in rows] == [False, True, False, True, True]
+    assert all("train_eval_acc" in r and r["generalization_gap"] == pytest.approx(r["train_eval_acc"] - r["test_acc"])
+               for r in rows if "test_acc" in r)
+    assert s["final_train_eval_acc"] == rows[-1]["train_eval_acc"] and s["best_test_acc"] >= s["test_acc"]
+    # weights and never-drawn share recomputed from the plans the method returned
+    drawn = torch.zeros(200, dtype=torch.bool)
+    for r, plan in zip(rows, plans):
+        w = plan.weights[plan.indices]
+        assert r["weight_max"] == pytest.approx(float(w.max()))
+        assert r["weight_q90"] == pytest.approx(float(torch.quantile(w.double(), 0.9)))
+        if len(plan) < 200:
+            drawn[plan.indices] = True
+            assert r["never_drawn_pruned"] == pytest.approx(1 - float(drawn.float().mean()))
+            assert 0 < r["var_ratio_pred"] and "pi_capped" in r
+        else:
+            assert "var_ratio_pred" not in r  # full-data epochs have no sampling variance
+    assert s["never_drawn_pruned"] == rows[-1]["never_drawn_pruned"]
+
+
+def test_augment_override_and_mismatch(tmp_path: Path) -> None:
+    t = Trainer(TrainConfig(out=str(tmp_path / "a"), augment="flip", **FAST))
+    assert t.bundle.augment == "flip"
+    with pytest.raises(ValueError, match="does not fit"):
+        Trainer(TrainConfig(out=str(tmp_path / "b"), augment="event", **FAST))
+    with pytest.raises(ValueError, match="augment must be one of"):
+        TrainConfig(augment="mixup").validate()
+
+
+def test_selection_diagnostics_survive_resume(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The never-drawn share is cumulative: after a resume it must continue from the checkpoint.
+    base = dict(model="mlp", method="random_dynamic", ratio=0.7, epochs=4, subset=100, progress=False,
+                method_options={"anneal": 0.0})
+    full = train(TrainConfig(out=str(tmp_path / "full"), **base))
+    real_epoch = Trainer.train_epoch
+
+    def dies_in_epoch_3(self, epoch):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return real_epoch(self, epoch)
+
+    monkeypatch.setattr(Trainer, "train_epoch", dies_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(TrainConfig(out=str(tmp_path / "cut"), **base)).fit()
+    monkeypatch.setattr(Trainer, "train_epoch", real_epoch)
+    resumed = train(TrainConfig(out=str(tmp_path / "cut"), resume=True, **base))
+    assert resumed["never_drawn_pruned"] == full["never_drawn_pruned"] > 0

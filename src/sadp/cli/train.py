@@ -38,6 +38,9 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "device": (str, "auto, cpu, cuda, cuda:1, ..."),
     "out": (str, "output directory"),
     "num_workers": (int, "DataLoader workers for streamed datasets"),
+    "augment": (str, "training augmentation instead of the dataset's: none, flip, crop_flip or event"),
+    "eval_every": (int, "evaluate every n epochs (always after the last)"),
+    "train_eval_size": (int, "also evaluate on this many fixed training examples (train/test gap)"),
 }
 BOOL_FLAGS = {
     "resume": "continue the run in --out from its last checkpoint",

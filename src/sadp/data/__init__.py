@@ -4,7 +4,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from sadp.data import cifar, digits, events, imagefolder  # noqa: F401  (registration)
+from sadp.data import cifar, digits, emulated_events, events, imagefolder  # noqa: F401  (registration)
 from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices
 from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError
 from sadp.data.loader import BatchTransform, DeviceLoader

@@ -41,7 +41,9 @@ class Run:
     ratio: float
     seed: int
     summary: dict[str, Any]
-    test_curve: list[float] = field(default_factory=list)
+    test_curve: list[float] = field(default_factory=list)  # per epoch; NaN where not evaluated
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl rows
+    group: str = ""  # the sweep's dataset entry
 
     @property
     def test_acc(self) -> float:
@@ -77,10 +79,12 @@ def load_runs(root: str | Path) -> tuple[list[Run], list[str]]:
         cfg = summary.get("config", {})
         info = json.loads((d / "cell.json").read_text()) if (d / "cell.json").exists() else {}
         method = str(info.get("method", cfg.get("method", "?")))
+        rows = _read_jsonl(d / "metrics.jsonl")
         runs.append(Run(
             dir=d, label=str(info.get("label", method)), method=method,
             ratio=float(info.get("ratio", cfg.get("ratio", 0.0))), seed=int(info.get("seed", cfg.get("seed", 0))),
-            summary=summary, test_curve=[float(r["test_acc"]) for r in _read_jsonl(d / "metrics.jsonl")],
+            summary=summary, test_curve=[float(r.get("test_acc", math.nan)) for r in rows], metrics=rows,
+            group=str(info.get("group", "")),
         ))
     missing = []
     sweep_info = root / "sweep.json"
@@ -189,6 +193,35 @@ def paired_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[d
     return rows
 
 
+def diagnostics_table(runs: list[Run]) -> list[dict[str, Any]]:
+    """Per (label, ratio), means over seeds of the per-epoch selection diagnostics the trainer logs:
+    predicted HT variance ratio against uniform (mean over pruned epochs), largest loss weight and
+    99th-percentile weight over the run, share of examples never drawn in a pruned epoch, and the
+    final training-sample accuracy and train/test gap. Empty when no run logged them."""
+    rows = []
+    for (label, ratio), g in _groups(runs).items():
+        def per_run(fn: Any) -> float:
+            vals = [v for v in (fn(r) for r in g) if v is not None and not math.isnan(v)]
+            return _mean(vals)
+
+        def pruned(r: Run, key: str) -> list[float]:
+            return [float(m[key]) for m in r.metrics if key in m and m.get("selected", 0) < r.summary.get("num_train", 0)]
+
+        row = {
+            "label": label, "method": g[0].method, "ratio": ratio, "n": len(g),
+            "var_ratio_pred": per_run(lambda r: _mean(pruned(r, "var_ratio_pred")) if pruned(r, "var_ratio_pred") else None),
+            "weight_max": per_run(lambda r: max(pruned(r, "weight_max"), default=None)),
+            "weight_q99": per_run(lambda r: max(pruned(r, "weight_q99"), default=None)),
+            "never_drawn_pruned": per_run(lambda r: r.summary.get("never_drawn_pruned")),
+            "train_eval_acc": per_run(lambda r: r.summary.get("final_train_eval_acc")),
+            "generalization_gap": per_run(lambda r: r.summary.get("final_generalization_gap")),
+        }
+        rows.append(row)
+    if all(math.isnan(r["train_eval_acc"]) and math.isnan(r["weight_max"]) for r in rows):
+        return []
+    return rows
+
+
 # -- formatting ------------------------------------------------------------------------------
 def _pct(x: float, digits: int = 1) -> str:
     return "—" if x is None or math.isnan(x) else f"{100 * x:.{digits}f}"
@@ -274,6 +307,21 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
               _pct(p["noise_threshold"], 2), p["verdict"]] for p in paired]))
     else:
         out.append(f"No {BASELINE_LABEL} runs at a shared ratio: nothing to pair.")
+    diag = diagnostics_table(runs)
+    if diag:
+        out += ["", "## Selection diagnostics", "",
+                "Means over seeds. Predicted variance ratio: Horvitz-Thompson variance of the epoch gradient "
+                "estimator under the method's inclusion probabilities over uniform sampling's at the same K, "
+                "for independent inclusion, with each example's last score standing in for its gradient norm "
+                "(mean over pruned epochs; importance samplers only). Weights: the largest and the 99th-percentile "
+                "loss weight of a kept example in any pruned epoch. Never drawn: share of training examples not "
+                "selected in any pruned epoch. Train acc: accuracy on a fixed sample of training examples without "
+                "augmentation after the last epoch; gap = train acc - test acc.", ""]
+        out.append(_md_table(
+            ["method", "ratio", "predicted var ratio", "max weight", "q99 weight", "never drawn %", "train acc %", "gap (pp)"],
+            [[d["label"], "0 (full data)" if d["method"] == FULL_METHOD else f"{d['ratio']:g}", _num(d["var_ratio_pred"], ".3f"),
+              _num(d["weight_max"]), _num(d["weight_q99"]), _pct(d["never_drawn_pruned"]), _pct(d["train_eval_acc"]),
+              _pct(d["generalization_gap"])] for d in diag]))
     out += ["", "## Noise", "",
             f"Seeds: {', '.join(map(str, seeds))}. Pooled seed-to-seed std of test accuracy: {_pct(sigma, 2)} pp. "
             "Differences smaller than about twice that are not evidence either way; with two seeds, even a "
@@ -385,10 +433,13 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
             if not g:
                 continue
             length = min(len(r.test_curve) for r in g)
-            epochs = list(range(1, length + 1))
-            per_epoch = [[100 * r.test_curve[e] for r in g] for e in range(length)]
+            # epochs every run evaluated (runs with eval_every > 1 skip some)
+            kept = [e for e in range(length) if not any(math.isnan(r.test_curve[e]) for r in g)]
+            epochs = [e + 1 for e in kept]
+            per_epoch = [[100 * r.test_curve[e] for r in g] for e in kept]
             color = "k" if lab == "full data" else colors[lab]
-            ax.plot(epochs, [_mean(v) for v in per_epoch], color=color, label=f"{lab} (n={len(g)})")
+            ax.plot(epochs, [_mean(v) for v in per_epoch], color=color, marker="." if len(kept) < length else None,
+                    label=f"{lab} (n={len(g)})")
             if len(g) > 1:
                 ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=color, alpha=0.15)
         ax.set(xlabel="epoch", title=f"r = {ratio:g}" if ratios else "test accuracy")
@@ -406,15 +457,68 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None,
                  plots: bool = True) -> dict[str, Any]:
     """Write report.md, table.csv, table.json, runs.csv, paired.csv and the PNG plots into ``out``
-    (default ``run_dir/report``); returns {"table", "paired", "missing", "files"}."""
+    (default ``run_dir/report``); returns {"table", "paired", "missing", "files"}.
+
+    Runs of a sweep with dataset entries (``group`` in cell.json) get one such report per dataset
+    in ``out/<dataset>/`` and an index ``out/report.md`` that puts the paired comparisons of every
+    dataset side by side."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     runs, missing = load_runs(run_dir)
     out.mkdir(parents=True, exist_ok=True)
-    table, paired = summary_table(runs), paired_comparison(runs)
     sweep_info = json.loads((run_dir / "sweep.json").read_text()) if (run_dir / "sweep.json").exists() else {}
     command = " ".join(sweep_info["command"]) if sweep_info.get("command") else None
     title = title or f"Results: {sweep_info.get('name', run_dir.name)}"
+    groups = sorted({r.group for r in runs if r.group}, key=lambda g: _group_order(g, sweep_info))
+    if groups:
+        return _grouped_report(runs, missing, groups, out, title, command, plots)
+    return _single_report(runs, missing, run_dir, out, title, command, plots)
+
+
+def _group_order(group: str, sweep_info: dict[str, Any]) -> tuple[int, str]:
+    names = [d.get("name") for d in (sweep_info.get("spec") or {}).get("datasets") or []]
+    return (names.index(group) if group in names else len(names), group)
+
+
+def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out: Path, title: str,
+                    command: str | None, plots: bool) -> dict[str, Any]:
+    results = {}
+    for g in groups:
+        sub = [r for r in runs if r.group == g]
+        sub_missing = [m for m in missing if m.startswith(g + "/")]
+        results[g] = _single_report(sub, sub_missing, None, out / g, f"{title}: {g}", command, plots)
+    lines = [f"# {title}", ""]
+    if command:
+        lines += ["Command:", "", "```", command, "```", ""]
+    if missing:
+        lines += [f"**Incomplete: {len(missing)} cell(s) have no result and are left out:** " + ", ".join(missing), ""]
+    lines += ["## Every method against random_dynamic, paired by seed, per dataset", "",
+              f"Test accuracy difference (pp), method minus {BASELINE_LABEL} at the same ratio, mean ± std over "
+              "seeds, with wins/ties/losses and the verdict of each dataset's noise threshold (see its report).", ""]
+    rows = []
+    for g in groups:
+        for p in results[g]["paired"]:
+            rows.append([g, p["label"], f"{p['ratio']:g}", str(p["n"]), f"{100 * p['diff_mean']:+.2f} ± {_pct(p['diff_std'], 2)}",
+                         f"{p['wins']}/{p['ties']}/{p['losses']}", _pct(p["noise_threshold"], 2), p["verdict"]])
+    lines.append(_md_table(["dataset", "method", "ratio", "n", "diff (pp)", "w/t/l", "noise threshold", "verdict"], rows)
+                 if rows else "No paired comparisons.")
+    lines += ["", "## Accuracy per dataset", ""]
+    for g in groups:
+        full = [r for r in results[g]["table"] if r["method"] == FULL_METHOD]
+        head = f"full data {_acc_cell(full[0]['test_acc_mean'], full[0]['test_acc_std'], full[0]['n'])}" if full else "no full-data run"
+        lines += [f"- **{g}** ({head}): [report]({g}/report.md)"]
+    atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
+    table = [{"dataset": g, **r} for g in groups for r in results[g]["table"]]
+    paired = [{"dataset": g, **p} for g in groups for p in results[g]["paired"]]
+    atomic_write_json(out / "table.json", _nan_to_none({"table": table, "paired": paired, "missing": missing}))
+    files = ["report.md", "table.json"] + [f"{g}/{f}" for g in groups for f in results[g]["files"]]
+    return {"table": table, "paired": paired, "missing": missing, "files": files}
+
+
+def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, out: Path, title: str,
+                   command: str | None, plots: bool) -> dict[str, Any]:
+    out.mkdir(parents=True, exist_ok=True)
+    table, paired = summary_table(runs), paired_comparison(runs)
     plot_names = make_plots(runs, table, out) if plots else []
     files = ["report.md", "table.csv", "table.json", "runs.csv"] + (["paired.csv"] if paired else []) + plot_names
     atomic_write_text(out / "table.csv", _csv(table))
@@ -425,9 +529,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, title: str 
         "best_test_acc": r.summary.get("best_test_acc"), "final_train_acc": r.summary.get("final_train_acc"),
         "train_time_s": r.train_time_s, "wall_time_s": r.summary.get("wall_time_s"),
         "examples_seen": r.summary.get("examples_seen"), "theoretical_speedup": r.theoretical_speedup,
-        "dir": str(r.dir.relative_to(run_dir)),
+        "dir": str(r.dir.relative_to(run_dir)) if run_dir else str(r.dir),
     } for r in runs]))
     if paired:
         atomic_write_text(out / "paired.csv", _csv(paired))
+    diag = diagnostics_table(runs)
+    if diag:
+        atomic_write_text(out / "diagnostics.csv", _csv(diag))
+        files.append("diagnostics.csv")
     atomic_write_text(out / "report.md", render_markdown(runs, missing, table, paired, title, command, plot_names))
     return {"table": table, "paired": paired, "missing": missing, "files": files}

@@ -49,7 +49,9 @@ CELL_INFO = "cell.json"
 CELL_LOG = "train.log"
 SWEEP_INFO = "sweep.json"
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
-SPEC_KEYS = {"name", "description", "methods", "ratios", "seeds", "settings", "method_options", "full_methods", "launcher"}
+SPEC_KEYS = {"name", "description", "methods", "ratios", "seeds", "settings", "method_options", "full_methods", "launcher",
+             "datasets"}
+DATASET_KEYS = {"name", "settings", "methods", "ratios"}
 
 
 @dataclass(frozen=True)
@@ -61,17 +63,20 @@ class Cell:
     ratio: float
     seed: int
     config: dict[str, Any]  # TrainConfig keys, ``out`` included
+    group: str = ""  # the spec's dataset entry ("" for a single-dataset spec)
 
     @property
     def id(self) -> str:
-        return f"{self.label}-r{self.ratio:g}-s{self.seed}"
+        cell = f"{self.label}-r{self.ratio:g}-s{self.seed}"
+        return f"{self.group}/{cell}" if self.group else cell
 
     @property
     def out(self) -> Path:
         return Path(self.config["out"])
 
     def info(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "method": self.method, "ratio": self.ratio, "seed": self.seed}
+        return {"id": self.id, "label": self.label, "method": self.method, "ratio": self.ratio, "seed": self.seed,
+                **({"group": self.group} if self.group else {})}
 
 
 @dataclass
@@ -111,6 +116,9 @@ class SweepSpec:
     full_methods: list[str] = field(default_factory=lambda: ["full"])
     launcher: Launcher = field(default_factory=Launcher)
     source: dict[str, Any] = field(default_factory=dict)  # the spec as written
+    # Optional dataset entries, each {name, settings, methods (labels, default all), ratios}: the grid
+    # runs once per entry, its settings over the shared ones, into OUT/runs/<name>/.
+    datasets: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], name: str = "sweep") -> "SweepSpec":
@@ -134,7 +142,9 @@ class SweepSpec:
             label = str(entry.pop("name"))
             method = str(entry.pop("method", label))
             options = {**per_method.get(label, {}), **(entry.pop("method_options", None) or {})}
-            methods.append({"name": label, "method": method, "method_options": options, "overrides": entry})
+            only = entry.pop("ratios", None)  # this method at these ratios only (e.g. variants)
+            methods.append({"name": label, "method": method, "method_options": options, "overrides": entry,
+                            "ratios": [float(r) for r in only] if only else None})
         labels = [m["name"] for m in methods]
         if len(set(labels)) != len(labels):
             raise ValueError(f"method names must be unique, got {labels}")
@@ -142,31 +152,52 @@ class SweepSpec:
         if not ratios and any(m["method"] not in full for m in methods):
             raise ValueError("sweep spec needs a non-empty 'ratios' list for its pruning methods")
         launcher = Launcher(**(d.get("launcher") or {}))
+        datasets = []
+        for entry in d.get("datasets") or []:
+            if not isinstance(entry, dict) or "name" not in entry or set(entry) - DATASET_KEYS:
+                raise ValueError(f"a datasets entry is a mapping with keys {sorted(DATASET_KEYS)} (name required), got {entry!r}")
+            bad = set(entry.get("methods") or []) - set(labels)
+            if bad:
+                raise ValueError(f"datasets entry {entry['name']!r} names unknown methods {sorted(bad)}; spec methods: {labels}")
+            datasets.append({"name": str(entry["name"]), "settings": dict(entry.get("settings") or {}),
+                             "methods": list(entry.get("methods") or labels),
+                             "ratios": [float(r) for r in entry["ratios"]] if entry.get("ratios") else None})
+        names = [e["name"] for e in datasets]
+        if len(set(names)) != len(names):
+            raise ValueError(f"datasets entry names must be unique, got {names}")
         return cls(name=str(d.get("name", name)), methods=methods, ratios=ratios,
                    seeds=[int(s) for s in d["seeds"]], settings=settings, full_methods=full,
-                   launcher=launcher, source=d)
+                   launcher=launcher, source=d, datasets=datasets)
 
     @classmethod
     def load(cls, path: str | Path) -> "SweepSpec":
         return cls.from_dict(load_yaml(path), name=Path(path).stem)
 
     def cells(self, out: str | Path, resolve_data: bool = True) -> list[Cell]:
-        """Every cell of the grid, its config validated by TrainConfig (nothing runs yet)."""
-        settings = dict(self.settings)
-        if resolve_data and isinstance(settings.get("data_dir"), str):
-            settings["data_dir"] = resolve_data_dir(settings["data_dir"])
+        """Every cell of the grid, its config validated by TrainConfig (nothing runs yet); with
+        dataset entries, the grid of each entry in the spec's order."""
+        entries = self.datasets or [{"name": "", "settings": {}, "methods": [m["name"] for m in self.methods], "ratios": None}]
         runs = Path(out) / RUNS_DIR
         cells = []
-        for seed in self.seeds:
-            for m in self.methods:
-                ratios = [0.0] if m["method"] in self.full_methods else self.ratios
-                for ratio in ratios:
-                    config = {**settings, **m["overrides"], "method": m["method"], "ratio": ratio, "seed": seed}
-                    config["method_options"] = {**(config.get("method_options") or {}), **m["method_options"]}
-                    cell = Cell(m["name"], m["method"], ratio, seed, config)
-                    config["out"] = str(runs / cell.id)
-                    TrainConfig.from_dict(config).validate()  # fail before anything runs
-                    cells.append(cell)
+        for entry in entries:
+            settings = {**self.settings, **entry["settings"]}
+            grid_keys = {"method", "ratio", "seed", "out", "resume"} & set(settings)
+            if grid_keys:
+                raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
+            if resolve_data and isinstance(settings.get("data_dir"), str):
+                settings["data_dir"] = resolve_data_dir(settings["data_dir"])
+            for seed in self.seeds:
+                for m in self.methods:
+                    if m["name"] not in entry["methods"]:
+                        continue
+                    ratios = [0.0] if m["method"] in self.full_methods else (m["ratios"] or entry["ratios"] or self.ratios)
+                    for ratio in ratios:
+                        config = {**settings, **m["overrides"], "method": m["method"], "ratio": ratio, "seed": seed}
+                        config["method_options"] = {**(config.get("method_options") or {}), **m["method_options"]}
+                        cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"])
+                        config["out"] = str(runs / cell.id)
+                        TrainConfig.from_dict(config).validate()  # fail before anything runs
+                        cells.append(cell)
         return cells
 
 

@@ -168,6 +168,10 @@ class PruningMethod:
     def end_epoch(self, epoch: int) -> None:
         """Default: nothing to do."""
 
+    def epoch_diagnostics(self) -> dict[str, float]:
+        """Numbers about the last selection for the per-epoch log (e.g. predicted variance ratio)."""
+        return {}
+
     def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
         """Hook called by the trainer before ``select(epoch)``; methods that score with the model
         itself (GraNd) use ``probe``. Default: nothing."""

@@ -44,6 +44,33 @@ def inclusion_probabilities(scores: Tensor, k: int) -> Tensor:
     if positive <= k:
         pi = torch.where(a > 0, 1.0, (k - positive) / max(1, n - positive)).to(a)
         return pi
+    # Fixed-point water-filling: cap every example with c * a_i >= 1 and recompute c from the
+    # rest. Each round only adds caps (c grows), and it stops at the exact solution once a round
+    # adds none; O(N) per round and a few rounds in practice, against a full O(N log N) sort.
+    capped = torch.zeros_like(a, dtype=torch.bool)
+    n_capped = 0
+    for _ in range(MAX_WATER_FILLING_ROUNDS):
+        rest = float(torch.where(capped, 0.0, a).sum())
+        if n_capped >= k or rest <= 0:  # cannot happen with > k positive scores; guard against rounding
+            break
+        c = (k - n_capped) / rest
+        capped_now = (c * a) >= 1.0
+        n_now = int(capped_now.sum())
+        if n_now == n_capped:
+            pi = (c * a).clamp_(max=1.0)
+            pi[capped_now] = 1.0
+            free = ~capped_now
+            pi[free] *= (k - n_now) / float(pi[free].sum())  # exact sum k despite rounding
+            return pi
+        capped, n_capped = capped_now, n_now
+    return _water_filling_sorted(a, k)
+
+
+MAX_WATER_FILLING_ROUNDS = 64
+
+
+def _water_filling_sorted(a: Tensor, k: int) -> Tensor:
+    """Reference water-filling by one sort (used when the fixed point needs many rounds)."""
     a_sorted, order = a.sort(descending=True)
     suffix = a_sorted.flip(0).cumsum(0).flip(0)  # suffix[m] = sum_{j >= m} a_sorted[j]
     m = torch.arange(k, device=a.device, dtype=a.dtype)

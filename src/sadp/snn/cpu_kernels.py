@@ -35,7 +35,7 @@ constexpr int64_t C = 512;
 
 // KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as fused.charge)
 template <typename T, int KIND, bool HARD, bool KEEP>
-static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N, T tau, T vth, T vr) {
+static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N, int64_t xs, T tau, T vth, T vr) {
   at::parallel_for(0, (N + C - 1) / C, 1, [&](int64_t cb, int64_t ce) {
     T v[C];
     for (int64_t c = cb; c < ce; ++c) {
@@ -43,7 +43,7 @@ static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N,
       for (int64_t j = 0; j < len; ++j) v[j] = vr;
       for (int64_t t = 0; t < Tn; ++t) {
         const int64_t o = t * N + n0;
-        const T* xt = xp + o; T* ot = op + o; bool* st = sp + o; T* ht = KEEP ? hp + o : nullptr;
+        const T* xt = xp + t * xs + n0; T* ot = op + o; bool* st = sp + o; T* ht = KEEP ? hp + o : nullptr;
         for (int64_t j = 0; j < len; ++j) {
           const T vv = v[j], x = xt[j];
           const T h = KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
@@ -60,8 +60,8 @@ static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N,
 
 template <typename T>
 static void fwd_dispatch(int64_t kind, bool hard, bool keep, const T* xp, T* op, bool* sp, T* hp, int64_t Tn,
-                         int64_t N, T tau, T vth, T vr) {
-  auto go = [&](auto K, auto H, auto KP) { fwd_impl<T, decltype(K)::value, decltype(H)::value, decltype(KP)::value>(xp, op, sp, hp, Tn, N, tau, vth, vr); };
+                         int64_t N, int64_t xs, T tau, T vth, T vr) {
+  auto go = [&](auto K, auto H, auto KP) { fwd_impl<T, decltype(K)::value, decltype(H)::value, decltype(KP)::value>(xp, op, sp, hp, Tn, N, xs, tau, vth, vr); };
   using I0 = std::integral_constant<int, 0>; using I1 = std::integral_constant<int, 1>; using I2 = std::integral_constant<int, 2>;
   using BT = std::true_type; using BF = std::false_type;
   auto by_kind = [&](auto H, auto KP) { if (kind == 0) go(I0{}, H, KP); else if (kind == 1) go(I1{}, H, KP); else go(I2{}, H, KP); };
@@ -69,19 +69,23 @@ static void fwd_dispatch(int64_t kind, bool hard, bool keep, const T* xp, T* op,
   else { if (keep) by_kind(BF{}, BT{}); else by_kind(BF{}, BF{}); }
 }
 
+// static_T > 0: x is one frame [...] fed at each of static_T steps (direct encoding), outputs [static_T, ...].
 std::vector<torch::Tensor> lif_forward(torch::Tensor x, int64_t kind, double tau, double vth, double vr,
-                                       bool hard, bool keep_h) {
+                                       bool hard, bool keep_h, int64_t static_T) {
   auto X = x.contiguous();
-  const int64_t Tn = X.size(0);
-  const int64_t N = X.numel() / Tn;
-  auto out = torch::empty_like(X);
-  auto s = torch::empty(X.sizes(), X.options().dtype(torch::kBool));
-  auto h = keep_h ? torch::empty_like(X) : torch::empty({0}, X.options());
+  const int64_t Tn = static_T > 0 ? static_T : X.size(0);
+  const int64_t N = static_T > 0 ? X.numel() : X.numel() / Tn;
+  const int64_t xs = static_T > 0 ? 0 : N;
+  auto sizes = X.sizes().vec();
+  if (static_T > 0) sizes.insert(sizes.begin(), static_T);
+  auto out = torch::empty(sizes, X.options());
+  auto s = torch::empty(sizes, X.options().dtype(torch::kBool));
+  auto h = keep_h ? torch::empty(sizes, X.options()) : torch::empty({0}, X.options());
   AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "lif_forward", [&] {
     using T = scalar_t;
     const T* xp = X.data_ptr<T>(); T* op = out.data_ptr<T>(); bool* sp = s.data_ptr<bool>();
     T* hp = keep_h ? h.data_ptr<T>() : nullptr;
-    fwd_dispatch<T>(kind, hard, keep_h, xp, op, sp, hp, Tn, N, (T)tau, (T)vth, (T)vr);
+    fwd_dispatch<T>(kind, hard, keep_h, xp, op, sp, hp, Tn, N, xs, (T)tau, (T)vth, (T)vr);
   });
   return {out, h, s};
 }
@@ -96,7 +100,7 @@ static inline T surrogate_grad(T alpha, T u) {
 }
 
 template <typename T, bool HARD, bool DETACH, int SUR>
-static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn, int64_t N,
+static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn, int64_t N, bool acc,
                      T dhdv, T dhdx, T vth, T vr, T alpha) {
   at::parallel_for(0, (N + C - 1) / C, 1, [&](int64_t cb, int64_t ce) {
     T gv[C];
@@ -105,7 +109,10 @@ static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn
       for (int64_t j = 0; j < len; ++j) gv[j] = 0;
       for (int64_t t = Tn - 1; t >= 0; --t) {
         const int64_t o = t * N + n0;
-        const T* gt = gp + o; const T* ht = hp + o; const bool* st = sp + o; T* xt = xp + o;
+        const T* gt = gp + o; const T* ht = hp + o; const bool* st = sp + o;
+        // acc (static input): one gradient frame, summed over t; else one frame per step.
+        T* xt = acc ? xp + n0 : xp + o;
+        const bool add = acc && t < Tn - 1;  // loop-invariant: never reads the uninitialised frame
         for (int64_t j = 0; j < len; ++j) {
           const T h = ht[j], g = gv[j];
           const T sg = surrogate_grad<T, SUR>(alpha, h - vth);
@@ -117,7 +124,7 @@ static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn
             gh += g;
             if (!DETACH) gh -= g * (vth * sg);
           }
-          xt[j] = gh * dhdx;
+          xt[j] = add ? xt[j] + gh * dhdx : gh * dhdx;
           gv[j] = gh * dhdv;
         }
       }
@@ -127,8 +134,8 @@ static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn
 
 template <typename T>
 static void bwd_dispatch(bool hard, bool detach, int64_t sur, const T* gp, const T* hp, const bool* sp, T* xp,
-                         int64_t Tn, int64_t N, T dhdv, T dhdx, T vth, T vr, T alpha) {
-  auto go = [&](auto H, auto D, auto S) { bwd_impl<T, decltype(H)::value, decltype(D)::value, decltype(S)::value>(gp, hp, sp, xp, Tn, N, dhdv, dhdx, vth, vr, alpha); };
+                         int64_t Tn, int64_t N, bool acc, T dhdv, T dhdx, T vth, T vr, T alpha) {
+  auto go = [&](auto H, auto D, auto S) { bwd_impl<T, decltype(H)::value, decltype(D)::value, decltype(S)::value>(gp, hp, sp, xp, Tn, N, acc, dhdv, dhdx, vth, vr, alpha); };
   using I0 = std::integral_constant<int, 0>; using I1 = std::integral_constant<int, 1>; using I2 = std::integral_constant<int, 2>;
   using BT = std::true_type; using BF = std::false_type;
   auto by_sur = [&](auto H, auto D) { if (sur == 0) go(H, D, I0{}); else if (sur == 1) go(H, D, I1{}); else go(H, D, I2{}); };
@@ -137,18 +144,85 @@ static void bwd_dispatch(bool hard, bool detach, int64_t sur, const T* gp, const
 }
 
 torch::Tensor lif_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tensor s, int64_t kind, double tau,
-                           double vth, double vr, bool hard, bool detach, int64_t sur, double alpha) {
+                           double vth, double vr, bool hard, bool detach, int64_t sur, double alpha, bool static_input) {
   auto G = grad_out.contiguous();
   const int64_t Tn = h.size(0);
   const int64_t N = h.numel() / Tn;
-  auto gx = torch::empty_like(h);
+  auto gx = static_input ? torch::empty(h.sizes().slice(1), h.options()) : torch::empty_like(h);
   AT_DISPATCH_FLOATING_TYPES(h.scalar_type(), "lif_backward", [&] {
     using T = scalar_t;
     const T* gp = G.data_ptr<T>(); const T* hp = h.data_ptr<T>(); const bool* sp = s.data_ptr<bool>();
     T* xp = gx.data_ptr<T>();
     const T k = kind == 0 ? (T)0 : (T)(1.0 / tau);
     const T dhdv = 1 - k, dhdx = kind == 1 ? k : (T)1;
-    bwd_dispatch<T>(hard, detach, sur, gp, hp, sp, xp, Tn, N, dhdv, dhdx, (T)vth, (T)vr, (T)alpha);
+    bwd_dispatch<T>(hard, detach, sur, gp, hp, sp, xp, Tn, N, static_input, dhdv, dhdx, (T)vth, (T)vr, (T)alpha);
+  });
+  return gx;
+}
+
+// 2x2, stride-2 max pooling of [P, H, W] planes (H, W even) with PyTorch's CPU rule: the first
+// maximum in row-major window order wins (NaN wins), its position kept as a uint8 code 0..3
+// instead of int64 indices. One pass in, one quarter-size pass out.
+template <typename T>
+static void pool_fwd_impl(const T* xp, T* op, uint8_t* cp, int64_t P, int64_t H, int64_t W) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+  at::parallel_for(0, P, 16, [&](int64_t pb, int64_t pe) {
+    for (int64_t p = pb; p < pe; ++p) {
+      const T* x = xp + p * H * W; T* o = op + p * Ho * Wo; uint8_t* c = cp + p * Ho * Wo;
+      for (int64_t i = 0; i < Ho; ++i) {
+        const T* r0 = x + 2 * i * W; const T* r1 = r0 + W;
+        T* oi = o + i * Wo; uint8_t* ci = c + i * Wo;
+        for (int64_t j = 0; j < Wo; ++j) {  // branch-free so the compiler can vectorise it
+          const T a = r0[2 * j], b = r0[2 * j + 1], e = r1[2 * j], d = r1[2 * j + 1];
+          T m = a; uint8_t k = 0;
+          bool u = (b > m) | (b != b); m = u ? b : m; k = u ? 1 : k;
+          u = (e > m) | (e != e); m = u ? e : m; k = u ? 2 : k;
+          u = (d > m) | (d != d); m = u ? d : m; k = u ? 3 : k;
+          oi[j] = m; ci[j] = k;
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+static void pool_bwd_impl(const T* gp, const uint8_t* cp, T* xp, int64_t P, int64_t H, int64_t W) {
+  const int64_t Ho = H / 2, Wo = W / 2;
+  at::parallel_for(0, P, 16, [&](int64_t pb, int64_t pe) {
+    for (int64_t p = pb; p < pe; ++p) {
+      const T* g = gp + p * Ho * Wo; const uint8_t* c = cp + p * Ho * Wo; T* x = xp + p * H * W;
+      for (int64_t i = 0; i < Ho; ++i) {
+        T* r0 = x + 2 * i * W; T* r1 = r0 + W;
+        const T* gi = g + i * Wo; const uint8_t* ci = c + i * Wo;
+        for (int64_t j = 0; j < Wo; ++j) {  // the plane is zero-filled: scatter each gradient
+          const uint8_t k = ci[j];
+          (k & 2 ? r1 : r0)[2 * j + (k & 1)] = gi[j];
+        }
+      }
+    }
+  });
+}
+
+std::vector<torch::Tensor> maxpool2x2_forward(torch::Tensor x) {
+  auto X = x.contiguous();
+  const int64_t H = X.size(-2), W = X.size(-1), P = X.numel() / (H * W);
+  auto sizes = X.sizes().vec();
+  sizes[sizes.size() - 2] = H / 2; sizes[sizes.size() - 1] = W / 2;
+  auto out = torch::empty(sizes, X.options());
+  auto code = torch::empty(sizes, X.options().dtype(torch::kUInt8));
+  AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "maxpool2x2_forward", [&] {
+    pool_fwd_impl<scalar_t>(X.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), code.data_ptr<uint8_t>(), P, H, W);
+  });
+  return {out, code};
+}
+
+torch::Tensor maxpool2x2_backward(torch::Tensor grad_out, torch::Tensor code, std::vector<int64_t> in_sizes) {
+  auto G = grad_out.contiguous();
+  const int64_t H = in_sizes[in_sizes.size() - 2], W = in_sizes[in_sizes.size() - 1];
+  auto gx = torch::zeros(in_sizes, G.options());
+  const int64_t P = gx.numel() / (H * W);
+  AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "maxpool2x2_backward", [&] {
+    pool_bwd_impl<scalar_t>(G.data_ptr<scalar_t>(), code.data_ptr<uint8_t>(), gx.data_ptr<scalar_t>(), P, H, W);
   });
   return gx;
 }
@@ -156,6 +230,8 @@ torch::Tensor lif_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tenso
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "fused multi-step IF/LIF forward");
   m.def("lif_backward", &lif_backward, "fused multi-step IF/LIF backward");
+  m.def("maxpool2x2_forward", &maxpool2x2_forward, "2x2 stride-2 max pooling with uint8 argmax codes");
+  m.def("maxpool2x2_backward", &maxpool2x2_backward, "gradient of maxpool2x2_forward");
 }
 """
 
@@ -171,7 +247,7 @@ def load() -> Any | None:
         from torch.utils.cpp_extension import load_inline
 
         return load_inline(
-            name="sadp_lif_cpu_v2", cpp_sources=[_SOURCE], functions=None,
+            name="sadp_lif_cpu_v4", cpp_sources=[_SOURCE], functions=None,
             extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off"], extra_ldflags=["-fopenmp"], verbose=False,
         )
     except Exception as e:  # no compiler, no ninja, headers missing...
@@ -191,13 +267,15 @@ def _kind(spec: NeuronSpec) -> int:
     return 0 if spec.kind == "if" else (1 if spec.decay_input else 2)
 
 
-def forward(spec: NeuronSpec, x: Tensor, keep: bool) -> tuple[Tensor, Tensor | None, Tensor]:
+def forward(spec: NeuronSpec, x: Tensor, keep: bool, static_steps: int = 0) -> tuple[Tensor, Tensor | None, Tensor]:
+    """``static_steps`` = T > 0: ``x`` is one frame fed at every one of T steps."""
     out, h, s = load().lif_forward(  # type: ignore[union-attr]
-        x, _kind(spec), spec.tau or 1.0, spec.v_threshold, spec.v_reset, spec.hard_reset, keep)
+        x, _kind(spec), spec.tau or 1.0, spec.v_threshold, spec.v_reset, spec.hard_reset, keep, static_steps)
     return out, (h if keep else None), s
 
 
-def backward(spec: NeuronSpec, grad_out: Tensor, h: Tensor, s: Tensor) -> Tensor:
+def backward(spec: NeuronSpec, grad_out: Tensor, h: Tensor, s: Tensor, static_input: bool = False) -> Tensor:
+    """dL/dx [T, ...]; with ``static_input`` the gradient of the one frame, summed over steps."""
     return load().lif_backward(  # type: ignore[union-attr]
         grad_out, h, s, _kind(spec), spec.tau or 1.0, spec.v_threshold, spec.v_reset, spec.hard_reset,
-        spec.detach_reset, SURROGATE_IDS[spec.surrogate.name], spec.surrogate.alpha)
+        spec.detach_reset, SURROGATE_IDS[spec.surrogate.name], spec.surrogate.alpha, static_input)

@@ -170,9 +170,54 @@ class MultiStepNeuronFunction(torch.autograd.Function):
         return (grad_x if ctx.needs_input_grad[0] else None), grad_k, None, None
 
 
+class StaticInputNeuronFunction(torch.autograd.Function):
+    """The C++ IF/LIF kernels fed one frame ``x`` [...] at each of T steps (direct encoding after a
+    time-invariant stage, see SeqToANN): the frame is read in place instead of copied T times, and
+    backward returns its gradient summed over steps instead of a [T, ...] tensor to be reduced."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, steps: int, spec: NeuronSpec, recompute: bool) -> Tensor:  # type: ignore[override]
+        from sadp.snn import cpu_kernels
+
+        out, hs, s_bool = cpu_kernels.forward(spec, x, keep=not recompute, static_steps=steps)
+        ctx.spec, ctx.recompute, ctx.steps = spec, recompute, steps
+        ctx.save_for_backward(*((x,) if recompute else (hs, s_bool)))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        from sadp.snn import cpu_kernels
+
+        if ctx.recompute:
+            (x,) = ctx.saved_tensors
+            _, hs, s_bool = cpu_kernels.forward(ctx.spec, x, keep=True, static_steps=ctx.steps)
+        else:
+            hs, s_bool = ctx.saved_tensors
+        return cpu_kernels.backward(ctx.spec, grad_out, hs, s_bool, static_input=True), None, None, None
+
+
+def static_frame(x: Tensor) -> Tensor | None:
+    """The frame ``f`` when ``x`` is ``f.unsqueeze(0).expand(T, *f.shape)`` (T > 1), else None."""
+    if x.dim() < 2 or x.shape[0] < 2 or x.stride(0) != 0:
+        return None
+    f = x._base
+    if (f is None or f.shape != x.shape[1:] or f.stride() != x.stride()[1:]
+            or f.storage_offset() != x.storage_offset() or not f.is_contiguous()):
+        return None
+    return f
+
+
 def multi_step_fused(x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: bool = False) -> Tensor:
     """Spikes [T, ...] of a neuron layer for input currents ``x`` [T, ...] (fused autograd)."""
+    from sadp.snn import cpu_kernels
+
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or (k is not None and k.requires_grad))
+    frame = static_frame(x) if k is None else None
+    if frame is not None and cpu_kernels.supports(spec, frame):
+        if not needs_grad:
+            with torch.no_grad():
+                return cpu_kernels.forward(spec, frame, keep=False, static_steps=x.shape[0])[0]
+        return StaticInputNeuronFunction.apply(frame, x.shape[0], spec, recompute)
     if not needs_grad:  # inference: no autograd node, nothing saved
         with torch.no_grad():
             return _forward_loop(spec, x, k, keep=False)[0]

@@ -10,6 +10,7 @@ import yaml
 
 
 DEFAULT_RATIO = 0.3
+AUGMENTATIONS = ("none", "flip", "crop_flip", "event")
 
 
 @dataclass
@@ -21,6 +22,7 @@ class TrainConfig:
     skip_corrupt: bool = False
     num_workers: int = 0
     dataset_options: dict[str, Any] = field(default_factory=dict)  # reader keywords: image_size, time_steps, ...
+    augment: str | None = None  # training augmentation: None keeps the dataset's; none | flip | crop_flip | event
     # model
     model: str = "small_cnn"
     model_options: dict[str, Any] = field(default_factory=dict)  # extra model kwargs, e.g. channels
@@ -54,6 +56,8 @@ class TrainConfig:
     out: str = "runs/default"
     resume: bool = False
     progress: bool = True
+    eval_every: int = 1  # evaluate every n epochs (and always after the last)
+    train_eval_size: int = 0  # also evaluate on this many fixed training examples (no augmentation): train/test gap
     memory_lean: bool = False  # recompute spiking stages in backward (less BPTT memory, more compute)
     compile: bool = False  # torch.compile the training model (Inductor cache kept across runs)
     tune_allocator: bool = True  # CPU: raise glibc malloc thresholds (sadp.utils.perf.tune_cpu_allocator)
@@ -64,7 +68,7 @@ class TrainConfig:
             self.ratio = 0.0 if self.method == "full" else DEFAULT_RATIO
         if not 0.0 <= self.ratio < 1.0:
             errors.append(f"ratio must be in [0, 1), got {self.ratio}")
-        for name in ("epochs", "batch_size", "T"):
+        for name in ("epochs", "batch_size", "T", "eval_every"):
             if getattr(self, name) < 1:
                 errors.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
@@ -77,6 +81,10 @@ class TrainConfig:
             errors.append(f"loss must be ce or tet, got {self.loss!r}")
         if not 0.0 <= self.label_smoothing < 1.0:
             errors.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
+        if self.augment is not None and self.augment not in AUGMENTATIONS:
+            errors.append(f"augment must be one of {AUGMENTATIONS} (or unset), got {self.augment!r}")
+        if self.train_eval_size < 0:
+            errors.append(f"train_eval_size must be >= 0, got {self.train_eval_size}")
         if self.method == "full" and self.ratio:
             errors.append("method 'full' trains on all data; use ratio 0 (or another method)")
         if errors:

@@ -12,6 +12,7 @@ so ``resume=True`` continues a killed run exactly as if it had not stopped.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -71,6 +72,11 @@ class Trainer:
             cfg.dataset, data_dir=cfg.data_dir, subset=cfg.subset, seed=cfg.seed, skip_corrupt=cfg.skip_corrupt,
             **cfg.dataset_options,
         )
+        if cfg.augment is not None:
+            if (cfg.augment == "event") != self.bundle.is_event:
+                raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} "
+                                 f"({'event frames: use event or none' if self.bundle.is_event else 'images: use none, flip or crop_flip'})")
+            self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
         self.T = self.bundle.time_steps or cfg.T
         self.model = (model or build_model(
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
@@ -110,6 +116,16 @@ class Trainer:
             self.bundle.test, range(len(self.bundle.test)), max(256, cfg.batch_size), self.device,  # type: ignore[arg-type]
             BatchTransform(self.bundle, train=False), num_workers=cfg.num_workers,
         )
+        self.train_eval_loader = None
+        if cfg.train_eval_size:  # a fixed random sample of training examples, evaluated like the test set
+            g = torch.Generator().manual_seed(cfg.seed)
+            probe = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
+            self.train_eval_loader = DeviceLoader(
+                self.bundle.train, probe, max(256, cfg.batch_size), self.device,
+                BatchTransform(self.bundle, train=False), num_workers=cfg.num_workers,
+            )
+        # Examples drawn in at least one pruned epoch (diagnostic: who the sampler starves).
+        self.drawn_when_pruned = torch.zeros(self.num_train, dtype=torch.bool)
         self.start_epoch = 0
         self.history: list[dict[str, Any]] = []
         self.prior_wall = 0.0  # wall time of earlier segments of a resumed run
@@ -136,6 +152,7 @@ class Trainer:
             "method": self.method.state_dict(),
             "rng": rng_state(),
             "history": self.history,
+            "drawn_when_pruned": self.drawn_when_pruned,
             "wall_time_s": self.prior_wall + (time.perf_counter() - self.t_start),
             "config": self.cfg.to_dict(),
         }
@@ -163,6 +180,7 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         set_rng_state(state["rng"])
         self.history = state["history"]
+        self.drawn_when_pruned = state["drawn_when_pruned"]
         self.prior_wall = state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
@@ -245,19 +263,46 @@ class Trainer:
                 f"{self.out / CHECKPOINT}. Try a lower --lr."
             )
         return {"train_loss": train_loss, "train_acc": correct.item() / max(1, seen),
-                "selected": len(plan), "steps": steps, "lr": lr}
+                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan)}
+
+    def _selection_diagnostics(self, plan: Any) -> dict[str, Any]:
+        """Per-epoch pruning diagnostics (issue 8): loss-weight distribution of the kept examples,
+        share of examples never drawn in any pruned epoch so far, and the method's own numbers
+        (importance sampling: predicted variance ratio against uniform)."""
+        w = plan.weights[plan.indices].double().cpu()
+        q = torch.quantile(w, torch.tensor([0.5, 0.9, 0.99], dtype=torch.float64)) if len(w) else torch.zeros(3)
+        diag: dict[str, Any] = {"weight_max": float(w.max()) if len(w) else 0.0, "weight_q50": float(q[0]),
+                                "weight_q90": float(q[1]), "weight_q99": float(q[2])}
+        if len(plan) < self.num_train:
+            self.drawn_when_pruned[plan.indices.cpu().long()] = True
+        if bool(self.drawn_when_pruned.any()):
+            diag["never_drawn_pruned"] = 1.0 - float(self.drawn_when_pruned.float().mean())
+        diag.update(self.method.epoch_diagnostics())
+        return diag
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
+    def evaluate(self, train_probe: bool = False) -> dict[str, float]:
+        """Test loss and accuracy; with ``train_probe`` also the accuracy on the fixed training sample."""
         self.model.eval()
         loss_sum, correct, n = 0.0, 0, 0
+        result: dict[str, float] = {}
+        if train_probe and self.train_eval_loader is not None:
+            ok = 0
+            for x, y, _ in self.train_eval_loader:
+                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+                    out = self.model(self._inputs(x)).float()
+                ok += (out.mean(0).argmax(1) == y).sum().item()
+            result["train_eval_acc"] = ok / len(self.train_eval_loader.sampler)  # type: ignore[arg-type]
         for x, y, _ in self.test_loader:
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
                 out = self.model(self._inputs(x)).float()
             loss_sum += per_example_loss(out, y, "ce").sum().item()
             correct += (out.mean(0).argmax(1) == y).sum().item()
             n += len(y)
-        return {"test_loss": loss_sum / n, "test_acc": correct / n}
+        result.update(test_loss=loss_sum / n, test_acc=correct / n)
+        if "train_eval_acc" in result:
+            result["generalization_gap"] = result["train_eval_acc"] - result["test_acc"]
+        return result
 
     # -- the run -------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:
@@ -278,8 +323,9 @@ class Trainer:
             if self.cuda:
                 torch.cuda.synchronize()
             train_time = time.perf_counter() - t0
-            if self.is_main:
-                stats.update(self.evaluate())
+            last = epoch + 1 == cfg.epochs
+            if self.is_main and (last or (epoch + 1) % cfg.eval_every == 0):
+                stats.update(self.evaluate(train_probe=True))
             row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "eval_time_s": time.perf_counter() - t0 - train_time}
             self.history.append(row)
             if self.is_main:
@@ -289,7 +335,7 @@ class Trainer:
                 eta = done / (epoch + 1 - self.start_epoch) * (cfg.epochs - epoch - 1)
                 self._log(
                     f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  train {stats['train_acc']:.3f}  "
-                    f"test {stats['test_acc']:.3f}  kept {stats['selected']}/{self.num_train}  "
+                    f"test {stats.get('test_acc', float('nan')):.3f}  kept {stats['selected']}/{self.num_train}  "
                     f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
                 )
             D.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
@@ -302,8 +348,11 @@ class Trainer:
         examples_seen = sum(r["selected"] for r in self.history)
         summary = {
             "test_acc": self.history[-1]["test_acc"],
-            "best_test_acc": max(r["test_acc"] for r in self.history),
+            "best_test_acc": max(r["test_acc"] for r in self.history if "test_acc" in r),
             "final_train_acc": self.history[-1]["train_acc"],
+            "final_train_eval_acc": self.history[-1].get("train_eval_acc"),
+            "final_generalization_gap": self.history[-1].get("generalization_gap"),
+            "never_drawn_pruned": self.history[-1].get("never_drawn_pruned"),
             "wall_time_s": self.prior_wall + (time.perf_counter() - self.t_start),
             "train_time_s": sum(epoch_times),
             "examples_seen": examples_seen,

@@ -68,7 +68,7 @@ class ImportanceSampling(ScheduledMethod):
             old, was_seen = self.scores[idx], self.seen[idx] > 0
             new = torch.where(was_seen, self.ema * old + (1.0 - self.ema) * new, new)
         scatter_max_(self.scores, idx, new)
-        scatter_max_(self.seen, idx, torch.ones_like(new))
+        self.seen.index_fill_(0, idx, 1.0)
 
     def probabilities(self) -> Tensor:
         """This epoch's inclusion probabilities pi [N] (float64) from the current scores."""
@@ -86,11 +86,30 @@ class ImportanceSampling(ScheduledMethod):
             a = torch.ones_like(a)
         return inclusion_probabilities(a, self.budget)
 
+    def select(self, epoch: int) -> EpochPlan:
+        self._diagnostics: dict[str, float] = {}
+        return super().select(epoch)
+
+    def epoch_diagnostics(self) -> dict[str, float]:
+        return dict(getattr(self, "_diagnostics", {}))
+
+    def predicted_variance_ratio(self, pi: Tensor) -> float:
+        """Variance of the Horvitz-Thompson gradient estimator under ``pi`` over that of uniform
+        sampling at the same K, for independent inclusion (METHOD.md section 1) with the scores
+        standing in for the gradient norms: sum (1/pi - 1) a^2 / ((N/K - 1) sum a^2)."""
+        seen = self.seen > 0
+        a = torch.where(seen, self.scores.double(), self.scores.double()[seen].mean() if bool(seen.any()) else 1.0)
+        a2 = a.square()
+        uniform = (self.num_examples / self.budget - 1.0) * float(a2.sum())
+        return float(((1.0 / pi - 1.0) * a2).sum()) / uniform if uniform > 0 else float("nan")
+
     def pruned_plan(self, epoch: int) -> EpochPlan:
         pi = self.probabilities()
         if self.mix > 0:
             pi = self.mix * (self.budget / self.num_examples) + (1.0 - self.mix) * pi
         self.last_pi = pi
+        self._diagnostics = {"var_ratio_pred": self.predicted_variance_ratio(pi),
+                             "pi_capped": float((pi >= 1.0 - 1e-12).double().mean())}
         chosen = systematic_pps(pi, epoch_generator(self.seed, epoch))
         if not self.weighted:
             return self.subset_plan(chosen)

@@ -5,7 +5,7 @@ from typing import Any, Sequence
 from torch import nn
 
 from sadp.registry import MODELS
-from sadp.snn.layers import Flatten, SeqToANN
+from sadp.snn.layers import Flatten, MaxPool2x2, SeqToANN
 from sadp.snn.models.base import SpikingClassifier, neuron_factory
 
 
@@ -31,7 +31,7 @@ class SmallSpikingCNN(SpikingClassifier):
         for i, cout in enumerate(channels):
             layers += [SeqToANN(*conv_bn(c, cout)), make()]
             if min(h, w) >= 2:
-                layers.append(SeqToANN(nn.MaxPool2d(2)))
+                layers.append(SeqToANN(MaxPool2x2()))
                 h, w = h // 2, w // 2
             c = cout
         layers.append(Flatten())
@@ -52,7 +52,7 @@ class SpikingVGG11(SpikingClassifier):
         for v in VGG11:
             if v == "M":
                 if min(h, w) >= 2:  # small inputs (8x8 digits) skip pools that would empty the map
-                    layers.append(SeqToANN(nn.MaxPool2d(2)))
+                    layers.append(SeqToANN(MaxPool2x2()))
                     h, w = h // 2, w // 2
             else:
                 layers += [SeqToANN(*conv_bn(c, int(v))), make()]
