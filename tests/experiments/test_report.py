@@ -152,16 +152,24 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
             s = json.loads((d / "summary.json").read_text())
             s.update(final_train_eval_acc=0.9, final_generalization_gap=0.9 - acc, never_drawn_pruned=0.1 * (seed + 1))
             (d / "summary.json").write_text(json.dumps(s))
+        for seed, acc in enumerate((0.73, 0.77)):
+            write_run(root, "sadp_mix", "sadp", 0.5, seed, acc if group == "a" else acc - 0.2, 50.0)
         for d in root.glob("runs/*"):
             info = json.loads((d / "cell.json").read_text())
             (d / "cell.json").write_text(json.dumps({**info, "group": group}))
     result = build_report(tmp_path, tmp_path / "rep", plots=False)
     index = (tmp_path / "rep" / "report.md").read_text()
     assert "[report](a/report.md)" in index and "[report](b/report.md)" in index
-    (pa,) = [p for p in result["paired"] if p["dataset"] == "a"]
+    (pa,) = [p for p in result["paired"] if p["dataset"] == "a" and p["label"] == "sadp"]
     assert pa["diffs"] == pytest.approx([0.02, 0.01])
-    (pb,) = [p for p in result["paired"] if p["dataset"] == "b"]
+    (pb,) = [p for p in result["paired"] if p["dataset"] == "b" and p["label"] == "sadp"]
     assert pb["diffs"] == pytest.approx([-0.10, -0.13])
+    # variants against the default sadp: per dataset and pooled over (dataset, seed) pairs
+    from sadp.experiments.report import pooled_paired
+    runs, _ = load_runs(tmp_path)
+    pooled = pooled_paired(runs, ["a", "b"], "sadp_mix", 0.5, "sadp")
+    assert pooled["n"] == 4 and pooled["diff_mean"] == pytest.approx((0.01 + 0.02 - 0.07 - 0.04) / 4)
+    assert "## Variants against the default sadp" in index and "| sadp_mix | 0.5 | all datasets | 4 |" in index
     report_a = (tmp_path / "rep" / "a" / "report.md").read_text()
     assert "## Selection diagnostics" in report_a
     import csv

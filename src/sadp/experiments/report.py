@@ -502,6 +502,7 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
                          f"{p['wins']}/{p['ties']}/{p['losses']}", _pct(p["noise_threshold"], 2), p["verdict"]])
     lines.append(_md_table(["dataset", "method", "ratio", "n", "diff (pp)", "w/t/l", "noise threshold", "verdict"], rows)
                  if rows else "No paired comparisons.")
+    lines += variant_section(runs, groups)
     lines += ["", "## Accuracy per dataset", ""]
     for g in groups:
         full = [r for r in results[g]["table"] if r["method"] == FULL_METHOD]
@@ -513,6 +514,46 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
     atomic_write_json(out / "table.json", _nan_to_none({"table": table, "paired": paired, "missing": missing}))
     files = ["report.md", "table.json"] + [f"{g}/{f}" for g in groups for f in results[g]["files"]]
     return {"table": table, "paired": paired, "missing": missing, "files": files}
+
+
+def pooled_paired(runs: list[Run], groups: list[str], label: str, ratio: float, baseline: str) -> dict[str, Any] | None:
+    """``label`` minus ``baseline`` at ``ratio``, paired by (dataset, seed) over every dataset."""
+    diffs = []
+    for g in groups:
+        base = {r.seed: r.test_acc for r in runs if r.group == g and r.label == baseline and r.ratio == ratio}
+        diffs += [r.test_acc - base[r.seed] for r in runs
+                  if r.group == g and r.label == label and r.ratio == ratio and r.seed in base]
+    if not diffs:
+        return None
+    sigma = seed_noise(runs)  # pooled within-cell std over every dataset's cells
+    noise = 2 * sigma * math.sqrt(2 / len(diffs)) if not math.isnan(sigma) else math.nan
+    mean = _mean(diffs)
+    verdict = "n/a" if math.isnan(noise) else ("within noise" if abs(mean) < noise else ("better" if mean > 0 else "worse"))
+    return {"label": label, "ratio": ratio, "baseline": baseline, "n": len(diffs), "diff_mean": mean, "diff_std": _std(diffs),
+            "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
+            "noise_threshold": noise, "verdict": verdict}
+
+
+def variant_section(runs: list[Run], groups: list[str], default: str = "sadp") -> list[str]:
+    """Named variants of the default method (labels ``<default>_*``) against it, per dataset and
+    pooled over datasets, at the ratios where both ran."""
+    variants = sorted({r.label for r in runs if r.label.startswith(default + "_")})
+    if not variants:
+        return []
+    rows = []
+    for v in variants:
+        for ratio in sorted({r.ratio for r in runs if r.label == v}):
+            for g in groups + ["all datasets"]:
+                sub = groups if g == "all datasets" else [g]
+                p = pooled_paired([r for r in runs if r.group in sub], sub, v, ratio, default)
+                if p:
+                    rows.append([v, f"{ratio:g}", g, str(p["n"]), f"{100 * p['diff_mean']:+.2f} ± {_pct(p['diff_std'], 2)}",
+                                 f"{p['wins']}/{p['ties']}/{p['losses']}", _pct(p["noise_threshold"], 2), p["verdict"]])
+    return ["", f"## Variants against the default {default}, paired by seed", "",
+            f"Test accuracy difference (pp), variant minus {default} at the same ratio and seed. The "
+            "pooled row pairs every (dataset, seed); its noise threshold uses the within-cell std pooled "
+            "over all datasets.", "",
+            _md_table(["variant", "ratio", "dataset", "n", "diff (pp)", "w/t/l", "noise threshold", "verdict"], rows)]
 
 
 def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, out: Path, title: str,
