@@ -157,7 +157,8 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
         for d in root.glob("runs/*"):
             info = json.loads((d / "cell.json").read_text())
             (d / "cell.json").write_text(json.dumps({**info, "group": group}))
-    result = build_report(tmp_path, tmp_path / "rep", plots=False)
+    result = build_report(tmp_path, tmp_path / "rep", plots=True)
+    assert (tmp_path / "rep" / "a" / "selection_diagnostics.png").exists()
     index = (tmp_path / "rep" / "report.md").read_text()
     assert "[report](a/report.md)" in index and "[report](b/report.md)" in index
     (pa,) = [p for p in result["paired"] if p["dataset"] == "a" and p["label"] == "sadp"]

@@ -451,7 +451,47 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
     fig.savefig(out / "test_curves.png", dpi=120)
     plt.close(fig)
     names.append("test_curves.png")
+    if any("var_ratio_pred" in m or "train_eval_acc" in m for r in runs for m in r.metrics):
+        names.append(_diagnostics_plot(runs, labels, colors, out, plt))
     return names
+
+
+DIAG_PANELS = (("var_ratio_pred", "predicted variance ratio vs uniform"), ("weight_max", "largest loss weight"),
+               ("never_drawn_pruned", "never drawn in a pruned epoch (share)"), ("generalization_gap", "train - test accuracy"))
+
+
+def _diagnostics_plot(runs: list[Run], labels: list[str], colors: dict[str, str], out: Path, plt: Any) -> str:
+    """Per-epoch selection diagnostics, mean over seeds, one line per (method, ratio)."""
+    fig, axes = plt.subplots(1, len(DIAG_PANELS), figsize=(4.2 * len(DIAG_PANELS), 3.6))
+    styles = {0.3: ":", 0.5: "-", 0.7: "--"}
+    for ax, (key, title) in zip(axes, DIAG_PANELS):
+        groups = [(lab, ratio, [r for r in runs if r.label == lab and r.ratio == ratio])
+                  for lab in ["full"] + labels for ratio in sorted({r.ratio for r in runs if r.label == lab})]
+        for lab, ratio, g in groups:
+            by_epoch: dict[int, list[float]] = {}
+            for r in g:
+                for m in r.metrics:
+                    if key in m and m[key] is not None:
+                        by_epoch.setdefault(int(m["epoch"]), []).append(float(m[key]))
+            if not by_epoch:
+                continue
+            epochs = sorted(by_epoch)
+            ax.plot(epochs, [_mean(by_epoch[e]) for e in epochs], styles.get(ratio, "-"), marker=".",
+                    color="k" if lab == "full" else colors.get(lab, "gray"), label=f"{lab} r={ratio:g}", lw=1.2)
+        ax.set(xlabel="epoch", title=title)
+        ax.grid(alpha=0.3)
+    handles, names_ = axes[0].get_legend_handles_labels()
+    for ax in axes[1:]:
+        h, n = ax.get_legend_handles_labels()
+        for hh, nn_ in zip(h, n):
+            if nn_ not in names_:
+                handles.append(hh)
+                names_.append(nn_)
+    fig.legend(handles, names_, fontsize=7, loc="lower center", ncol=min(8, max(1, len(names_))))
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
+    fig.savefig(out / "selection_diagnostics.png", dpi=110)
+    plt.close(fig)
+    return "selection_diagnostics.png"
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None,
