@@ -5,8 +5,12 @@ a fraction of a measured training epoch of the small spiking CNN at N = 50,000.
     python benchmarks/pruning_overhead.py            # sadp, infobatch, random_dynamic, loss
     python benchmarks/pruning_overhead.py --quick    # sadp only, fewer repeats
 
-Synthetic batch statistics (logits, losses, spike counts [T, B]) are built before timing and
-reused, so only the method's own work is timed. The training epoch is extrapolated from timed
+Synthetic batch statistics (logits, losses, spike counts [T, B], and the readout's and losses'
+gradients of a weighted CE step) are built before timing and reused, so only score work is timed:
+reading ||softmax(z) - y|| off the gradients, as the trainer does (timed with the method), then
+``observe``. The row "sadp (softmax)" is a hand-written loop that passes no gradients, where
+``observe`` computes the softmax itself. Every epoch here observes all N examples (a full-data
+epoch); a pruned epoch at ratio r observes (1 - r) N. The training epoch is extrapolated from timed
 steps (forward + backward + SGD, batch 64, 3x32x32 input, T = 4): steps_per_epoch x median step.
 Goals (issue 3): overhead under 1 s per epoch at ImageNet size and under 1% of the epoch.
 """
@@ -24,23 +28,31 @@ import torch
 import torch.nn.functional as F
 
 from sadp.pruning import BatchStats, build_method
+from sadp.pruning.scores import output_error_from_gradients
 
 SIZES = {"cifar (50,000)": (50_000, 10), "imagenet (1,281,167)": (1_281_167, 1000)}
 
 
-def make_stats(n: int, classes: int, batch: int, pool: int, T: int) -> list[BatchStats]:
+def make_stats(n: int, classes: int, batch: int, pool: int, T: int) -> list[tuple[BatchStats, torch.Tensor, torch.Tensor]]:
+    """Batch statistics plus the readout's and the losses' gradients of a weighted CE step."""
     g = torch.Generator().manual_seed(0)
     out = []
     for _ in range(pool):
         idx = torch.randint(n, (batch,), generator=g)
-        logits = torch.randn(batch, classes, generator=g)
+        logits = torch.randn(batch, classes, generator=g).requires_grad_()
         y = torch.randint(classes, (batch,), generator=g)
-        out.append(BatchStats(idx, logits, y, F.cross_entropy(logits, y, reduction="none"),
-                              torch.randint(0, 500, (T, batch), generator=g).float()))
+        loss = F.cross_entropy(logits, y, reduction="none")
+        loss.retain_grad()
+        (torch.rand(batch, generator=g) * loss).mean().backward()
+        out.append((BatchStats(idx, logits.detach(), y, loss.detach(), torch.randint(0, 500, (T, batch), generator=g).float()),
+                    logits.grad, loss.grad))
     return out
 
 
-def time_method(name: str, n: int, classes: int, batch: int, T: int, repeats: int) -> dict[str, float]:
+def time_method(name: str, n: int, classes: int, batch: int, T: int, repeats: int,
+                from_gradients: bool = True) -> dict[str, float]:
+    """``from_gradients``: the trainer's route, ||softmax(z) - y|| read off the step's gradients
+    (timed here: it is score work); otherwise the method computes it from the logits (plain loops)."""
     method = build_method(name, n, ratio=0.5, epochs=10, seed=0)
     stats = make_stats(n, classes, batch, pool=16, T=T)
     steps = -(-n // batch)
@@ -49,7 +61,9 @@ def time_method(name: str, n: int, classes: int, batch: int, T: int, repeats: in
     for r in range(repeats):
         t0 = time.perf_counter()
         for s in range(steps):
-            method.observe(stats[s % len(stats)])
+            st, logit_grad, loss_grad = stats[s % len(stats)]
+            st.output_error = output_error_from_gradients(logit_grad, loss_grad, st.targets) if from_gradients else None
+            method.observe(st)
         t1 = time.perf_counter()
         method.end_epoch(r)
         plan = method.select(1 + r)  # a pruned epoch
@@ -109,6 +123,9 @@ def main() -> None:
         for name in methods:
             r = time_method(name, n, classes, args.batch, args.T, repeats)
             rows.append({"size": size, "N": n, "method": name, **r})
+            if name == "sadp":  # a hand-written loop that passes no gradients: softmax in observe
+                r = time_method(name, n, classes, args.batch, args.T, repeats, from_gradients=False)
+                rows.append({"size": size, "N": n, "method": "sadp (softmax)", **r})
     torch.set_num_threads(train_threads)
     train = time_training_epoch(50_000, 64, args.T, train_steps)
     for r in rows:

@@ -198,3 +198,46 @@ def test_monitor_spikingjelly_if_installed(step_mode: str) -> None:
     assert spikes.sum() > 0
     assert torch.equal(mon.counts, spikes.sum(-1))
     assert torch.equal(mon.layer_counts[0], spikes.sum(-1))
+
+
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_output_error_from_gradients_equals_the_softmax_formula(smoothing: float) -> None:
+    # The trainer reads ||softmax(z) - y|| off the gradients of a weighted loss (no extra softmax);
+    # it must equal the direct formula for any per-example weights, with and without label smoothing.
+    import torch.nn.functional as F
+
+    from sadp.pruning.scores import output_error, output_error_from_gradients
+
+    g = torch.Generator().manual_seed(0)
+    z = (torch.randn(32, 10, generator=g) * 3).requires_grad_()
+    y = torch.randint(0, 10, (32,), generator=g)
+    w = torch.rand(32, generator=g) * 3 + 0.1
+    lvec = F.cross_entropy(z, y, reduction="none", label_smoothing=smoothing)
+    z.retain_grad()
+    lvec.retain_grad()
+    (w * lvec).mean().mul(1024.0).backward()  # weights, batch mean and a loss scale, as in training
+    got = output_error_from_gradients(z.grad, lvec.grad, y, smoothing)
+    want = output_error(z.detach(), y)
+    assert torch.allclose(got, want, rtol=1e-4, atol=1e-6), (got - want).abs().max()
+    zero = output_error_from_gradients(z.grad, torch.zeros_like(lvec.grad), y)
+    assert torch.isnan(zero).all()  # no gradient from the example: no score
+
+
+def test_trainer_passes_gradient_output_error_to_methods(tmp_path, monkeypatch) -> None:
+    # Through the trainer, the error in BatchStats (read off the gradients) equals the softmax formula.
+    from sadp.pruning.methods.importance import SADP
+    from sadp.train import TrainConfig, train
+
+    seen = []
+    original = SADP.observe
+
+    def recording(self, stats):
+        seen.append((stats.output_error.clone(), output_error(stats.logits, stats.targets)))
+        return original(self, stats)
+
+    monkeypatch.setattr(SADP, "observe", recording)
+    train(TrainConfig(out=str(tmp_path), model="mlp", method="sadp", ratio=0.5, epochs=2, subset=100,
+                      label_smoothing=0.1, progress=False))
+    assert len(seen) >= 4
+    for got, want in seen:
+        assert torch.allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -43,6 +43,9 @@ class BatchStats:
     spike_counts: Tensor | None = None  # [T, B] spike count of the head's input per step
     layer_spike_counts: list[Tensor] | None = None  # per spiking layer, each [T, B]
     step_logits: Tensor | None = None  # [T, B, K] per-step logits (only the per-step readout needs them)
+    # [B] ||softmax(z) - y|| if the loop already has it (the trainer reads it off the logits'
+    # gradient, see scores.output_error_from_gradients); None: methods compute it from ``logits``.
+    output_error: Tensor | None = None
 
 
 @dataclass

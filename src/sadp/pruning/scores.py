@@ -30,14 +30,41 @@ def output_error(logits: Tensor, targets: Tensor) -> Tensor:
     return p.norm(dim=-1)
 
 
+def output_error_from_gradients(logit_grad: Tensor, loss_grad: Tensor, targets: Tensor,
+                                label_smoothing: float = 0.0) -> Tensor:
+    """||softmax(z_i) - onehot(y_i)|| read off the gradients backward has already computed: no softmax.
+
+    For a loss L = sum_i c_i CE(z_i, y_i) with any coefficients c_i (loss weights / B, a loss
+    scale), dL/dl_i = c_i (``loss_grad``) and dL/dz_i = c_i (p_i - y~_i) (``logit_grad`` [B, K]),
+    y~ the (label-smoothed) target. So d_i = dL/dz_i / c_i = p_i - y~_i, and with smoothing eps
+    (y~ = (1 - eps) y + eps / K): ||p - y||^2 = ||d||^2 - 2 eps d_y + eps^2 (1 - 1/K).
+    NaN where c_i = 0 (no gradient came from that example, e.g. DDP padding).
+    """
+    c = loss_grad.detach().float()
+    d = logit_grad.detach().float() / c.unsqueeze(-1)
+    sq = d.square().sum(-1)
+    if label_smoothing:
+        k = d.shape[-1]
+        d_y = d.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
+        sq = sq - 2.0 * label_smoothing * d_y + label_smoothing ** 2 * (1.0 - 1.0 / k)
+    return torch.where(c != 0, sq.clamp_min(0).sqrt(), torch.full_like(sq, float("nan")))
+
+
+def batch_output_error(logits: Tensor, targets: Tensor, precomputed: Tensor | None = None) -> Tensor:
+    """``precomputed`` (BatchStats.output_error) when given, else :func:`output_error` of the logits."""
+    return precomputed if precomputed is not None else output_error(logits, targets)
+
+
 def spike_term(counts: Tensor, bias: bool = True) -> Tensor:
     """mean_t sqrt(n_t + 1) (or sqrt(n_t) without the bias term) from counts [T, B] -> [B]."""
     return (counts.float() + (1.0 if bias else 0.0)).clamp_min(0).sqrt().mean(0)
 
 
-def sadp_head_score(logits: Tensor, targets: Tensor, counts: Tensor, bias: bool = True) -> Tensor:
-    """a_i = ||softmax(z_i) - y_i|| * mean_t sqrt(n_{i,t} + 1): bound on the head's [W b] gradient norm."""
-    return output_error(logits, targets) * spike_term(counts, bias)
+def sadp_head_score(logits: Tensor, targets: Tensor, counts: Tensor, bias: bool = True,
+                    error: Tensor | None = None) -> Tensor:
+    """a_i = ||softmax(z_i) - y_i|| * mean_t sqrt(n_{i,t} + 1): bound on the head's [W b] gradient norm
+    (``error``: the first factor when already known, see :func:`output_error_from_gradients`)."""
+    return batch_output_error(logits, targets, error) * spike_term(counts, bias)
 
 
 def sadp_step_score(step_logits: Tensor, targets: Tensor, counts: Tensor, bias: bool = True) -> Tensor:
@@ -46,12 +73,13 @@ def sadp_step_score(step_logits: Tensor, targets: Tensor, counts: Tensor, bias: 
     return (err * (counts.float() + (1.0 if bias else 0.0)).clamp_min(0).sqrt()).mean(0)
 
 
-def sadp_multilayer_score(logits: Tensor, targets: Tensor, layer_counts: list[Tensor], bias: bool = True) -> Tensor:
+def sadp_multilayer_score(logits: Tensor, targets: Tensor, layer_counts: list[Tensor], bias: bool = True,
+                          error: Tensor | None = None) -> Tensor:
     """||softmax(z) - y|| * sum_l mean_t sqrt(n^l_t + 1) over every spiking layer l."""
     if not layer_counts:
         raise ValueError("multi-layer SADP score needs the spike counts of every spiking layer; none were recorded")
     total = torch.stack([spike_term(c, bias) for c in layer_counts]).sum(0)
-    return output_error(logits, targets) * total
+    return batch_output_error(logits, targets, error) * total
 
 
 def head_gradient_norm(logits: Tensor, targets: Tensor, head_input: Tensor) -> Tensor:

@@ -5,6 +5,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
+def readout_cross_entropy(z: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """[B] cross-entropy of the mean readout z = mean_t z_t (the ``ce`` loss)."""
+    return F.cross_entropy(z, y, reduction="none", label_smoothing=label_smoothing)
+
+
 def per_example_loss(
     out: Tensor, y: Tensor, kind: str = "ce", label_smoothing: float = 0.0, tet_lambda: float = 0.05
 ) -> Tensor:
@@ -14,7 +19,7 @@ def per_example_loss(
     ``tet``: TET (Deng et al. 2022): (1 - lambda) mean_t CE(z_t, y) + lambda mean_t MSE(z_t, 1).
     """
     if kind == "ce":
-        return F.cross_entropy(out.mean(0), y, reduction="none", label_smoothing=label_smoothing)
+        return readout_cross_entropy(out.mean(0), y, label_smoothing)
     if kind == "tet":
         T, B, K = out.shape
         ce = F.cross_entropy(out.flatten(0, 1), y.repeat(T), reduction="none", label_smoothing=label_smoothing)

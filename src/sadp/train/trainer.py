@@ -25,10 +25,11 @@ from torch import Tensor, nn
 
 from sadp.data import BatchTransform, DataBundle, DeviceLoader, build_dataset
 from sadp.pruning import BatchStats, ModelProbe, PruningMethod, PruningSampler, SpikeMonitor, build_method
+from sadp.pruning.scores import output_error_from_gradients
 from sadp.snn import build_model, encode
 from sadp.train import distributed as D
 from sadp.train.config import TrainConfig
-from sadp.train.losses import per_example_loss
+from sadp.train.losses import per_example_loss, readout_cross_entropy
 from sadp.train.optim import build_optimizer, cosine_lr
 from sadp.utils import perf
 from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -223,7 +224,14 @@ class Trainer:
                 else:
                     out = self.train_model(inp)
                 out = out.float()
-                lvec = per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
+                z = None
+                if cfg.loss == "ce":  # keep the readout's gradient: it holds ||softmax(z) - y|| for free
+                    z = out.mean(0)
+                    lvec = readout_cross_entropy(z, y, cfg.label_smoothing)
+                    z.retain_grad()
+                    lvec.retain_grad()
+                else:
+                    lvec = per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
                 if self.world_size > 1:  # padding positions (see PruningSampler.valid) get zero weight
                     valid = self.sampler.valid[step * cfg.batch_size : step * cfg.batch_size + len(y)].to(self.device)
                     loss = self.method.weighted_loss(lvec * valid, idx)
@@ -234,11 +242,14 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             logits = out.detach().mean(0)
+            error = None
+            if z is not None and z.grad is not None and lvec.grad is not None:
+                error = output_error_from_gradients(z.grad, lvec.grad, y, cfg.label_smoothing)
             stats = BatchStats(
                 indices=idx, logits=logits, targets=y, loss=lvec.detach(),
                 spike_counts=self.monitor.counts if self.monitor is not None else None,
                 layer_spike_counts=self.monitor.layer_counts if self.monitor is not None else None,
-                step_logits=out.detach(),
+                step_logits=out.detach(), output_error=error,
             )
             if self.world_size > 1:
                 stats = gather_stats(stats, valid)
@@ -387,6 +398,7 @@ def gather_stats(stats: BatchStats, valid: Tensor) -> BatchStats:
         indices=g(stats.indices)[keep], logits=g(stats.logits)[keep], targets=g(stats.targets)[keep],
         loss=g(stats.loss)[keep], spike_counts=spikes, layer_spike_counts=layers,
         step_logits=None if stats.step_logits is None else g(stats.step_logits, dim=1)[:, keep],
+        output_error=None if stats.output_error is None else g(stats.output_error)[keep],
     )
 
 

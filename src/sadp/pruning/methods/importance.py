@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sadp.pruning.base import BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_
 from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
-from sadp.pruning.scores import output_error, sadp_head_score, sadp_multilayer_score, sadp_step_score
+from sadp.pruning.scores import batch_output_error, sadp_head_score, sadp_multilayer_score, sadp_step_score
 from sadp.registry import METHODS
 
 
@@ -132,7 +132,7 @@ class GradientBound(ImportanceSampling):
     name = "grad_bound"
 
     def score(self, stats: BatchStats) -> Tensor:
-        return output_error(stats.logits, stats.targets)
+        return batch_output_error(stats.logits, stats.targets, stats.output_error)
 
 
 SADP_SCORES = ("head", "multilayer")
@@ -165,7 +165,8 @@ class SADP(ImportanceSampling):
             if not stats.layer_spike_counts:
                 raise ValueError("sadp score=multilayer needs BatchStats.layer_spike_counts: record them with "
                                  "SpikeMonitor(model, layers=True)")
-            return sadp_multilayer_score(stats.logits, stats.targets, stats.layer_spike_counts, self.bias)
+            return sadp_multilayer_score(stats.logits, stats.targets, stats.layer_spike_counts, self.bias,
+                                         stats.output_error)
         if stats.spike_counts is None:
             raise ValueError("sadp needs BatchStats.spike_counts (spike counts of the head's input per step): "
                              "record them with sadp.pruning.SpikeMonitor(model) around the forward pass")
@@ -173,4 +174,4 @@ class SADP(ImportanceSampling):
             if stats.step_logits is None:
                 raise ValueError("sadp readout=per_step needs BatchStats.step_logits [T, B, K]")
             return sadp_step_score(stats.step_logits, stats.targets, stats.spike_counts, self.bias)
-        return sadp_head_score(stats.logits, stats.targets, stats.spike_counts, self.bias)
+        return sadp_head_score(stats.logits, stats.targets, stats.spike_counts, self.bias, stats.output_error)

@@ -27,7 +27,7 @@ from sadp.pruning.base import (
     BatchStats, EpochPlan, ModelProbe, PruningMethod, check_option, epoch_generator, scatter_max_,
 )
 from sadp.pruning.methods.bandit import top_k_random_ties
-from sadp.pruning.scores import output_error
+from sadp.pruning.scores import batch_output_error
 from sadp.registry import METHODS
 
 
@@ -69,7 +69,7 @@ class EL2N(StaticMethod):
 
     def observe(self, stats: BatchStats) -> None:
         if self.in_warmup(self.current_epoch):
-            scatter_max_(self.scores, stats.indices.to(self.device), output_error(stats.logits, stats.targets).to(self.device))
+            scatter_max_(self.scores, stats.indices.to(self.device), batch_output_error(stats.logits, stats.targets, stats.output_error).to(self.device))
 
 
 @METHODS.register("forgetting", help="forgetting events (Toneva et al. 2019): static top-K most forgotten after a warm-up")
