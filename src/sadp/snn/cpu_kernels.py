@@ -28,6 +28,7 @@ _SOURCE = r"""
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <vector>
 
 // Neurons are processed in chunks of C: for each chunk the T steps run in order and the inner
 // loop over the chunk's neurons is contiguous and branch-free, so the compiler vectorises it.
@@ -43,14 +44,14 @@ static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N,
       for (int64_t j = 0; j < len; ++j) v[j] = vr;
       for (int64_t t = 0; t < Tn; ++t) {
         const int64_t o = t * N + n0;
-        const T* xt = xp + t * xs + n0; T* ot = op + o; bool* st = sp + o; T* ht = KEEP ? hp + o : nullptr;
+        const T* xt = xp + t * xs + n0; T* ot = op + o;
+        bool* st = KEEP ? sp + o : nullptr; T* ht = KEEP ? hp + o : nullptr;  // only backward needs h, s
         for (int64_t j = 0; j < len; ++j) {
           const T vv = v[j], x = xt[j];
           const T h = KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
           const bool f = h >= vth;
-          st[j] = f;
           ot[j] = f ? T(1) : T(0);
-          if (KEEP) ht[j] = h;
+          if (KEEP) { st[j] = f; ht[j] = h; }
           v[j] = f ? (HARD ? vr : h - vth) : h;
         }
       }
@@ -79,11 +80,11 @@ std::vector<torch::Tensor> lif_forward(torch::Tensor x, int64_t kind, double tau
   auto sizes = X.sizes().vec();
   if (static_T > 0) sizes.insert(sizes.begin(), static_T);
   auto out = torch::empty(sizes, X.options());
-  auto s = torch::empty(sizes, X.options().dtype(torch::kBool));
+  auto s = keep_h ? torch::empty(sizes, X.options().dtype(torch::kBool)) : torch::empty({0}, X.options().dtype(torch::kBool));
   auto h = keep_h ? torch::empty(sizes, X.options()) : torch::empty({0}, X.options());
   AT_DISPATCH_FLOATING_TYPES(X.scalar_type(), "lif_forward", [&] {
     using T = scalar_t;
-    const T* xp = X.data_ptr<T>(); T* op = out.data_ptr<T>(); bool* sp = s.data_ptr<bool>();
+    const T* xp = X.data_ptr<T>(); T* op = out.data_ptr<T>(); bool* sp = keep_h ? s.data_ptr<bool>() : nullptr;
     T* hp = keep_h ? h.data_ptr<T>() : nullptr;
     fwd_dispatch<T>(kind, hard, keep_h, xp, op, sp, hp, Tn, N, xs, (T)tau, (T)vth, (T)vr);
   });
@@ -160,6 +161,83 @@ torch::Tensor lif_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tenso
   return gx;
 }
 
+// Memory-lean backward: for each block of C neurons, re-run the forward recurrence into a
+// thread-local [T, C] buffer, then the reverse pass over it. Only x, grad_out and dL/dx touch
+// memory: no [T, N] h or spikes are stored anywhere. Same operations in the same order as
+// fwd_impl and bwd_impl, so the gradient is bit-identical to the keep-h path.
+template <typename T, int KIND, bool HARD, bool DETACH, int SUR>
+static void recompute_bwd_impl(const T* xp, const T* gp, T* gxp, int64_t Tn, int64_t N, int64_t xs, bool acc,
+                               T tau, T vth, T vr, T dhdv, T dhdx, T alpha) {
+  at::parallel_for(0, (N + C - 1) / C, 1, [&](int64_t cb, int64_t ce) {
+    std::vector<T> hbuf(Tn * C);
+    std::vector<uint8_t> sbuf(Tn * C);
+    T v[C], gv[C];
+    for (int64_t c = cb; c < ce; ++c) {
+      const int64_t n0 = c * C, len = std::min(C, N - n0);
+      for (int64_t j = 0; j < len; ++j) v[j] = vr;
+      for (int64_t t = 0; t < Tn; ++t) {
+        const T* xt = xp + t * xs + n0; T* ht = hbuf.data() + t * C; uint8_t* st = sbuf.data() + t * C;
+        for (int64_t j = 0; j < len; ++j) {
+          const T vv = v[j], x = xt[j];
+          const T h = KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
+          const bool f = h >= vth;
+          st[j] = f; ht[j] = h;
+          v[j] = f ? (HARD ? vr : h - vth) : h;
+        }
+      }
+      for (int64_t j = 0; j < len; ++j) gv[j] = 0;
+      for (int64_t t = Tn - 1; t >= 0; --t) {
+        const T* gt = gp + t * N + n0; const T* ht = hbuf.data() + t * C; const uint8_t* st = sbuf.data() + t * C;
+        T* xt = acc ? gxp + n0 : gxp + t * N + n0;
+        const bool add = acc && t < Tn - 1;
+        for (int64_t j = 0; j < len; ++j) {
+          const T h = ht[j], g = gv[j];
+          const T sg = surrogate_grad<T, SUR>(alpha, h - vth);
+          T gh = gt[j] * sg;
+          if (HARD) {
+            gh += st[j] ? (T)0 : g;
+            if (!DETACH) gh += g * (vr - h) * sg;
+          } else {
+            gh += g;
+            if (!DETACH) gh -= g * (vth * sg);
+          }
+          xt[j] = add ? xt[j] + gh * dhdx : gh * dhdx;
+          gv[j] = gh * dhdv;
+        }
+      }
+    }
+  });
+}
+
+// static_T > 0: x is one frame fed at each of static_T steps; dL/dx is then summed over steps.
+torch::Tensor lif_recompute_backward(torch::Tensor grad_out, torch::Tensor x, int64_t kind, double tau, double vth,
+                                     double vr, bool hard, bool detach, int64_t sur, double alpha, int64_t static_T) {
+  auto G = grad_out.contiguous();
+  auto X = x.contiguous();
+  const int64_t Tn = G.size(0);
+  const int64_t N = G.numel() / Tn;
+  const int64_t xs = static_T > 0 ? 0 : N;
+  auto gx = static_T > 0 ? torch::empty_like(X) : torch::empty_like(G);
+  AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "lif_recompute_backward", [&] {
+    using T = scalar_t;
+    const T k = kind == 0 ? (T)0 : (T)(1.0 / tau);
+    const T dhdv = 1 - k, dhdx = kind == 1 ? k : (T)1;
+    const T* xp = X.data_ptr<T>(); const T* gp = G.data_ptr<T>(); T* gxp = gx.data_ptr<T>();
+    const bool acc = static_T > 0;
+    auto go = [&](auto K, auto H, auto D, auto S) {
+      recompute_bwd_impl<T, decltype(K)::value, decltype(H)::value, decltype(D)::value, decltype(S)::value>(
+          xp, gp, gxp, Tn, N, xs, acc, (T)tau, (T)vth, (T)vr, dhdv, dhdx, (T)alpha);
+    };
+    using I0 = std::integral_constant<int, 0>; using I1 = std::integral_constant<int, 1>; using I2 = std::integral_constant<int, 2>;
+    using BT = std::true_type; using BF = std::false_type;
+    auto by_sur = [&](auto K, auto H, auto D) { if (sur == 0) go(K, H, D, I0{}); else if (sur == 1) go(K, H, D, I1{}); else go(K, H, D, I2{}); };
+    auto by_det = [&](auto K, auto H) { if (detach) by_sur(K, H, BT{}); else by_sur(K, H, BF{}); };
+    auto by_hard = [&](auto K) { if (hard) by_det(K, BT{}); else by_det(K, BF{}); };
+    if (kind == 0) by_hard(I0{}); else if (kind == 1) by_hard(I1{}); else by_hard(I2{});
+  });
+  return gx;
+}
+
 // 2x2, stride-2 max pooling of [P, H, W] planes (H, W even) with PyTorch's CPU rule: the first
 // maximum in row-major window order wins (NaN wins), its position kept as a uint8 code 0..3
 // instead of int64 indices. One pass in, one quarter-size pass out.
@@ -230,6 +308,7 @@ torch::Tensor maxpool2x2_backward(torch::Tensor grad_out, torch::Tensor code, st
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lif_forward", &lif_forward, "fused multi-step IF/LIF forward");
   m.def("lif_backward", &lif_backward, "fused multi-step IF/LIF backward");
+  m.def("lif_recompute_backward", &lif_recompute_backward, "IF/LIF backward recomputing the forward per neuron block");
   m.def("maxpool2x2_forward", &maxpool2x2_forward, "2x2 stride-2 max pooling with uint8 argmax codes");
   m.def("maxpool2x2_backward", &maxpool2x2_backward, "gradient of maxpool2x2_forward");
 }
@@ -247,7 +326,7 @@ def load() -> Any | None:
         from torch.utils.cpp_extension import load_inline
 
         return load_inline(
-            name="sadp_lif_cpu_v4", cpp_sources=[_SOURCE], functions=None,
+            name="sadp_lif_cpu_v6", cpp_sources=[_SOURCE], functions=None,
             extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off"], extra_ldflags=["-fopenmp"], verbose=False,
         )
     except Exception as e:  # no compiler, no ninja, headers missing...
@@ -268,10 +347,19 @@ def _kind(spec: NeuronSpec) -> int:
 
 
 def forward(spec: NeuronSpec, x: Tensor, keep: bool, static_steps: int = 0) -> tuple[Tensor, Tensor | None, Tensor]:
-    """``static_steps`` = T > 0: ``x`` is one frame fed at every one of T steps."""
+    """(float spikes, h, bool spikes); h and bool spikes (what backward needs) only with ``keep``,
+    else None and an empty tensor. ``static_steps`` = T > 0: ``x`` is one frame fed at each of T steps."""
     out, h, s = load().lif_forward(  # type: ignore[union-attr]
         x, _kind(spec), spec.tau or 1.0, spec.v_threshold, spec.v_reset, spec.hard_reset, keep, static_steps)
     return out, (h if keep else None), s
+
+
+def recompute_backward(spec: NeuronSpec, grad_out: Tensor, x: Tensor, static_steps: int = 0) -> Tensor:
+    """dL/dx from the input alone: the forward is re-run per block of neurons inside the kernel, so
+    no [T, ...] membrane or spike tensor is materialised (memory-lean mode)."""
+    return load().lif_recompute_backward(  # type: ignore[union-attr]
+        grad_out, x, _kind(spec), spec.tau or 1.0, spec.v_threshold, spec.v_reset, spec.hard_reset,
+        spec.detach_reset, SURROGATE_IDS[spec.surrogate.name], spec.surrogate.alpha, static_steps)
 
 
 def backward(spec: NeuronSpec, grad_out: Tensor, h: Tensor, s: Tensor, static_input: bool = False) -> Tensor:

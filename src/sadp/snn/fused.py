@@ -158,6 +158,11 @@ class MultiStepNeuronFunction(torch.autograd.Function):
         spec: NeuronSpec = ctx.spec
         if ctx.recompute:
             x, k = ctx.saved_tensors
+            from sadp.snn import cpu_kernels
+
+            if k is None and cpu_kernels.supports(spec, x):  # C++: re-run per neuron block, nothing [T, ...] kept
+                grad_x = cpu_kernels.recompute_backward(spec, grad_out, x)
+                return (grad_x if ctx.needs_input_grad[0] else None), None, None, None
             _, hs, s_bool = _forward_loop(spec, x, k, keep=True)
         else:
             hs, s_bool, x, k = ctx.saved_tensors
@@ -190,7 +195,7 @@ class StaticInputNeuronFunction(torch.autograd.Function):
 
         if ctx.recompute:
             (x,) = ctx.saved_tensors
-            _, hs, s_bool = cpu_kernels.forward(ctx.spec, x, keep=True, static_steps=ctx.steps)
+            return cpu_kernels.recompute_backward(ctx.spec, grad_out, x, ctx.steps), None, None, None
         else:
             hs, s_bool = ctx.saved_tensors
         return cpu_kernels.backward(ctx.spec, grad_out, hs, s_bool, static_input=True), None, None, None

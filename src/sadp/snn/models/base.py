@@ -96,12 +96,17 @@ class SpikingClassifier(nn.Module):
 
 
 def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
-    """``"lean"``: recompute each spiking stage in backward (less memory, more compute); ``"default"``."""
+    """``"lean"``: recompute each spiking stage in backward, and inside it let every neuron keep only
+    its input (the C++ kernels re-run the recurrence per block of neurons in backward): less
+    memory, more compute. ``"default"``: keep activations (and turn neuron recompute off)."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"memory mode must be one of {', '.join(MEMORY_MODES)}, got {mode!r}")
     if not isinstance(model, SpikingClassifier):
         raise TypeError(f"memory modes apply to sadp.snn models (SpikingClassifier), got {type(model).__name__}")
     model.memory_lean = mode == "lean"
+    for m in model.modules():  # and each neuron keeps only its input, re-running its recurrence in backward
+        if isinstance(m, SpikingNeuron):
+            m.recompute = model.memory_lean
     return model
 
 
