@@ -189,3 +189,21 @@ def test_curves_with_skipped_evaluations_do_not_break_the_report(tmp_path: Path)
     assert math.isnan(runs[0].test_curve[0]) and runs[0].test_curve[1] == 0.8
     build_report(tmp_path, tmp_path / "rep", plots=True)
     assert (tmp_path / "rep" / "test_curves.png").exists()
+
+
+def test_equal_examples_seen_interpolates_random_per_seed(tmp_path: Path) -> None:
+    from sadp.experiments.report import equal_seen_comparison
+
+    # random: r=0.5 -> 50% seen, acc 0.60; full -> 100%, acc 0.80. InfoBatch at 75% seen, acc 0.72:
+    # random at 75% is 0.70, so InfoBatch is +2 pp at equal examples seen (not +12 at equal ratio).
+    write_run(tmp_path, "full", "full", 0.0, 0, 0.80, 100.0)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 0, 0.60, 50.0)
+    write_run(tmp_path, "infobatch", "infobatch", 0.5, 0, 0.72, 80.0, seen=int(0.75 * N * EPOCHS))
+    write_run(tmp_path, "sadp", "sadp", 0.5, 0, 0.61, 50.0)
+    runs, _ = load_runs(tmp_path)
+    rows = {r["label"]: r for r in equal_seen_comparison(runs)}
+    assert rows["infobatch"]["diff_mean"] == pytest.approx(0.02)
+    assert rows["infobatch"]["examples_seen_fraction"] == pytest.approx(0.75)
+    assert rows["sadp"]["diff_mean"] == pytest.approx(0.01)
+    build_report(tmp_path, tmp_path / "rep", plots=False)
+    assert "## Against random_dynamic at equal examples seen" in (tmp_path / "rep" / "report.md").read_text()

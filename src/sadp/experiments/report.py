@@ -164,6 +164,43 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
     return rows
 
 
+def _interpolate(points: list[tuple[float, float]], x: float) -> float | None:
+    """Piecewise-linear y(x) through ``points`` (x sorted, distinct); None outside their range."""
+    points = sorted(points)
+    for (x0, y0), (x1, y1) in zip(points, points[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return None
+
+
+def equal_seen_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[dict[str, Any]]:
+    """Each method against ``baseline`` at the same number of examples seen: per seed, the
+    baseline's accuracy is interpolated linearly in examples seen between its ratios and full
+    data (same seed), at the method's own examples seen. Rows outside the baseline's range are
+    left out. This is the comparison that matters for methods that train on more examples than
+    their nominal ratio (InfoBatch)."""
+    seen = lambda r: 1.0 / r.theoretical_speedup  # noqa: E731 - share of full data's examples
+    curves: dict[int, list[tuple[float, float]]] = {}
+    for r in runs:
+        if r.label == baseline or r.method == FULL_METHOD:
+            curves.setdefault(r.seed, []).append((seen(r), r.test_acc))
+    rows = []
+    for (label, ratio), g in _groups(runs).items():
+        if label == baseline or g[0].method == FULL_METHOD:
+            continue
+        diffs, fractions = [], []
+        for r in g:
+            ref = _interpolate(curves.get(r.seed, []), seen(r))
+            if ref is not None:
+                diffs.append(r.test_acc - ref)
+                fractions.append(seen(r))
+        if diffs:
+            rows.append({"label": label, "ratio": ratio, "n": len(diffs), "examples_seen_fraction": _mean(fractions),
+                         "diff_mean": _mean(diffs), "diff_std": _std(diffs), "diffs": diffs,
+                         "wins": sum(d > 0 for d in diffs), "losses": sum(d < 0 for d in diffs)})
+    return rows
+
+
 def paired_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[dict[str, Any]]:
     """Each label against ``baseline`` at the same ratio, paired by seed (same subset and init)."""
     groups = _groups(runs)
@@ -295,6 +332,18 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
         per_seed.append([label, "0 (full data)" if g[0].method == FULL_METHOD else f"{ratio:g}"]
                         + [_pct(by_seed[s]) if s in by_seed else "—" for s in seeds])
     out.append(_md_table(["method", "ratio"] + [f"seed {s}" for s in seeds], per_seed))
+    equal = equal_seen_comparison(runs)
+    if equal:
+        out += ["", f"## Against {BASELINE_LABEL} at equal examples seen", "",
+                f"Per seed, {BASELINE_LABEL}'s test accuracy interpolated linearly in examples seen between its "
+                "ratios and full data (same seed), at each method's own examples seen; difference in pp. At the "
+                f"same ratio {BASELINE_LABEL} and the importance samplers see the same number of examples, so this "
+                "matters for InfoBatch, which trains on more.", ""]
+        out.append(_md_table(
+            ["method", "ratio", "examples seen", "n", "diff (pp)", "per seed", "wins/losses"],
+            [[e["label"], f"{e['ratio']:g}", f"{_pct(e['examples_seen_fraction'], 0)}%", str(e["n"]),
+              f"{100 * e['diff_mean']:+.2f} ± {_pct(e['diff_std'], 2)}", ", ".join(f"{100 * d:+.1f}" for d in e["diffs"]),
+              f"{e['wins']}/{e['losses']}"] for e in equal]))
     out += ["", f"## Paired comparison against {BASELINE_LABEL} at the same ratio", ""]
     if paired:
         out += [f"Difference in test accuracy (pp), method minus {BASELINE_LABEL}, seed by seed (same data "
