@@ -174,7 +174,8 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
     report_a = (tmp_path / "rep" / "a" / "report.md").read_text()
     assert "## Selection diagnostics" in report_a
     import csv
-    diag = {r["label"]: r for r in csv.DictReader(open(tmp_path / "rep" / "a" / "diagnostics.csv"))}
+    with open(tmp_path / "rep" / "a" / "diagnostics.csv") as f:
+        diag = {r["label"]: r for r in csv.DictReader(f)}
     # var ratio: mean over pruned epochs per run (0.6, 1.6), then over seeds; max weight over the run
     assert float(diag["sadp"]["var_ratio_pred"]) == pytest.approx(1.1)
     assert float(diag["sadp"]["weight_max"]) == pytest.approx(6.0)
