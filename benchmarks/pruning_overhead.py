@@ -62,7 +62,8 @@ def time_method(name: str, n: int, classes: int, batch: int, T: int, repeats: in
         t0 = time.perf_counter()
         for s in range(steps):
             st, logit_grad, loss_grad = stats[s % len(stats)]
-            st.output_error = output_error_from_gradients(logit_grad, loss_grad, st.targets) if from_gradients else None
+            use = from_gradients and method.uses_output_error  # the trainer computes it only for these
+            st.output_error = output_error_from_gradients(logit_grad, loss_grad, st.targets) if use else None
             method.observe(st)
         t1 = time.perf_counter()
         method.end_epoch(r)

@@ -171,6 +171,8 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
     pooled = pooled_paired(runs, ["a", "b"], "sadp_mix", 0.5, "sadp")
     assert pooled["n"] == 4 and pooled["diff_mean"] == pytest.approx((0.01 + 0.02 - 0.07 - 0.04) / 4)
     assert "## Variants against the default sadp" in index and "| sadp_mix | 0.5 | all datasets | 4 |" in index
+    # exploratory pooled row: sadp minus random over all (dataset, seed) pairs: +2, +1, -10, -13 pp
+    assert "| sadp | 4 | -5.00 |" in index
     report_a = (tmp_path / "rep" / "a" / "report.md").read_text()
     assert "## Selection diagnostics" in report_a
     import csv
@@ -208,3 +210,15 @@ def test_equal_examples_seen_interpolates_random_per_seed(tmp_path: Path) -> Non
     assert rows["sadp"]["diff_mean"] == pytest.approx(0.01)
     build_report(tmp_path, tmp_path / "rep", plots=False)
     assert "## Against random_dynamic at equal examples seen" in (tmp_path / "rep" / "report.md").read_text()
+
+
+def test_seed_noise_pools_cells_within_each_dataset(tmp_path: Path) -> None:
+    # Two datasets whose accuracies differ by 30 pp must not look like 30 pp of seed noise.
+    runs = []
+    for group, base in (("a", 0.9), ("b", 0.6)):
+        for seed, acc in enumerate((base, base + 0.02)):
+            d = write_run(tmp_path / group, "sadp", "sadp", 0.5, seed, acc, 10.0)
+            info = json.loads((d / "cell.json").read_text())
+            (d / "cell.json").write_text(json.dumps({**info, "group": group}))
+    runs, _ = load_runs(tmp_path)
+    assert seed_noise(runs) == pytest.approx(math.sqrt(0.02 ** 2 / 2))

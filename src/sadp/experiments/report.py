@@ -119,9 +119,11 @@ def _groups(runs: Iterable[Run]) -> dict[tuple[str, float], list[Run]]:
 
 
 def seed_noise(runs: list[Run]) -> float:
-    """Pooled within-cell standard deviation of test accuracy (NaN when no cell has 2 seeds)."""
+    """Pooled within-cell standard deviation of test accuracy (NaN when no cell has 2 seeds); a cell
+    is one (dataset entry, method, ratio)."""
     num, dof = 0.0, 0
-    for g in _groups(runs).values():
+    cells = [g for group in sorted({r.group for r in runs}) for g in _groups([r for r in runs if r.group == group]).values()]
+    for g in cells:
         accs = [r.test_acc for r in g]
         if len(accs) >= 2:
             num += statistics.variance(accs) * (len(accs) - 1)
@@ -373,7 +375,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
               _pct(d["generalization_gap"])] for d in diag]))
     out += ["", "## Noise", "",
             f"Seeds: {', '.join(map(str, seeds))}. Pooled seed-to-seed std of test accuracy: {_pct(sigma, 2)} pp. "
-            "Differences smaller than about twice that are not evidence either way; with two seeds, even a "
+            "Differences smaller than about twice that are not evidence either way; with two or three seeds, even a "
             "consistent sign is weak evidence.", ""]
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
@@ -591,6 +593,7 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
                          f"{p['wins']}/{p['ties']}/{p['losses']}", _pct(p["noise_threshold"], 2), p["verdict"]])
     lines.append(_md_table(["dataset", "method", "ratio", "n", "diff (pp)", "w/t/l", "noise threshold", "verdict"], rows)
                  if rows else "No paired comparisons.")
+    lines += pooled_section(runs, groups)
     lines += variant_section(runs, groups)
     lines += ["", "## Accuracy per dataset", ""]
     for g in groups:
@@ -621,6 +624,29 @@ def pooled_paired(runs: list[Run], groups: list[str], label: str, ratio: float, 
     return {"label": label, "ratio": ratio, "baseline": baseline, "n": len(diffs), "diff_mean": mean, "diff_std": _std(diffs),
             "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
             "noise_threshold": noise, "verdict": verdict}
+
+
+def pooled_section(runs: list[Run], groups: list[str], baseline: str = BASELINE_LABEL) -> list[str]:
+    """Exploratory: each method minus ``baseline`` pooled over every (dataset, ratio, seed) pair."""
+    labels = sorted({r.label for r in runs if r.method != FULL_METHOD and r.label != baseline and "_" not in r.label.removeprefix(r.method)})
+    rows = []
+    for label in labels:
+        diffs = []
+        for g in groups:
+            base = {(r.ratio, r.seed): r.test_acc for r in runs if r.group == g and r.label == baseline}
+            diffs += [r.test_acc - base[(r.ratio, r.seed)] for r in runs
+                      if r.group == g and r.label == label and (r.ratio, r.seed) in base]
+        if len(diffs) >= 2:
+            se = _std(diffs) / math.sqrt(len(diffs))
+            rows.append([label, str(len(diffs)), f"{100 * _mean(diffs):+.2f}", _pct(_std(diffs), 2), _pct(se, 2),
+                         f"{sum(d > 0 for d in diffs)}/{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)}"])
+    if not rows:
+        return []
+    return ["", "## Pooled over datasets and ratios (exploratory)", "",
+            f"Each method minus {baseline} over every (dataset, ratio, seed) pair with the same ratio. Not a "
+            "pre-registered test: pairs of one dataset share seeds and initialisations, so they are not "
+            "independent, and SE = std / sqrt(n) understates the uncertainty.", "",
+            _md_table(["method", "pairs", "mean diff (pp)", "std", "SE", "w/t/l"], rows)]
 
 
 def variant_section(runs: list[Run], groups: list[str], default: str = "sadp") -> list[str]:

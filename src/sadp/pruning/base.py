@@ -171,6 +171,10 @@ class PruningMethod:
     def end_epoch(self, epoch: int) -> None:
         """Default: nothing to do."""
 
+    # True for methods whose score uses ||softmax(z) - y|| (BatchStats.output_error): the trainer
+    # then reads it off the step's gradients; other methods do not pay for it.
+    uses_output_error: ClassVar[bool] = False
+
     def epoch_diagnostics(self) -> dict[str, float]:
         """Numbers about the last selection for the per-epoch log (e.g. predicted variance ratio)."""
         return {}

@@ -41,12 +41,13 @@ def output_error_from_gradients(logit_grad: Tensor, loss_grad: Tensor, targets: 
     NaN where c_i = 0 (no gradient came from that example, e.g. DDP padding).
     """
     c = loss_grad.detach().float()
-    d = logit_grad.detach().float() / c.unsqueeze(-1)
-    sq = d.square().sum(-1)
-    if label_smoothing:
-        k = d.shape[-1]
-        d_y = d.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1)
-        sq = sq - 2.0 * label_smoothing * d_y + label_smoothing ** 2 * (1.0 - 1.0 / k)
+    g = logit_grad.detach()
+    norm = torch.linalg.vector_norm(g, dim=-1, dtype=torch.float32) / c.abs()  # one pass over [B, K]
+    if not label_smoothing:
+        return torch.where(c != 0, norm, torch.full_like(norm, float("nan")))
+    k = g.shape[-1]
+    d_y = g.gather(-1, targets.long().unsqueeze(-1)).squeeze(-1).float() / c
+    sq = norm.square() - 2.0 * label_smoothing * d_y + label_smoothing ** 2 * (1.0 - 1.0 / k)
     return torch.where(c != 0, sq.clamp_min(0).sqrt(), torch.full_like(sq, float("nan")))
 
 

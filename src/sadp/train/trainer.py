@@ -225,7 +225,7 @@ class Trainer:
                     out = self.train_model(inp)
                 out = out.float()
                 z = None
-                if cfg.loss == "ce":  # keep the readout's gradient: it holds ||softmax(z) - y|| for free
+                if cfg.loss == "ce" and self.method.uses_output_error:  # the readout's gradient holds ||softmax(z) - y||
                     z = out.mean(0)
                     lvec = readout_cross_entropy(z, y, cfg.label_smoothing)
                     z.retain_grad()

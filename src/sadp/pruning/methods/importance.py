@@ -130,6 +130,7 @@ class LossProportional(ImportanceSampling):
 @METHODS.register("grad_bound", help="pi ~ ||softmax(z) - y|| (Katharopoulos & Fleuret 2018 ANN bound)")
 class GradientBound(ImportanceSampling):
     name = "grad_bound"
+    uses_output_error = True
 
     def score(self, stats: BatchStats) -> Tensor:
         return batch_output_error(stats.logits, stats.targets, stats.output_error)
@@ -146,6 +147,7 @@ class SADP(ImportanceSampling):
 
     name = "sadp"
     needs_spikes = True
+    uses_output_error = True  # the mean readout's; readout=per_step computes its own per step
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", score: str = "head", readout: str = "mean",

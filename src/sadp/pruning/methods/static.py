@@ -66,6 +66,7 @@ class StaticMethod(PruningMethod):
 @METHODS.register("el2n", help="EL2N (Paul et al. 2021): static top-K by ||softmax(z)-y|| after a warm-up")
 class EL2N(StaticMethod):
     name = "el2n"
+    uses_output_error = True
 
     def observe(self, stats: BatchStats) -> None:
         if self.in_warmup(self.current_epoch):
