@@ -67,7 +67,7 @@ class _MaxPool2x2Function(torch.autograd.Function):
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` with the same outputs and gradients (first maximum of each window wins),
     computed on CPU by one C++ pass that keeps a 1-byte winner code per output instead of int64
-    indices and the input: about 4x faster and 1/9 of the memory for backward on spike maps.
+    indices and the input (measured 15 vs 28 ms forward on 256x64x32x32 spike maps, 2 threads).
     Falls back to ``F.max_pool2d`` on GPU, odd sizes, under torch.compile/torch.func, or without
     the C++ kernels."""
 
