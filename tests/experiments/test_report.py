@@ -173,6 +173,7 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
     assert "## Variants against the default sadp" in index and "| sadp_mix | 0.5 | all datasets | 4 |" in index
     # exploratory pooled row: sadp minus random over all (dataset, seed) pairs: +2, +1, -10, -13 pp
     assert "| sadp | 4 | -5.00 |" in index
+    assert "**sadp against random_dynamic at the same ratio (same examples seen):** better beyond noise:" in index
     report_a = (tmp_path / "rep" / "a" / "report.md").read_text()
     assert "## Selection diagnostics" in report_a
     import csv

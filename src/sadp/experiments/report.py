@@ -593,6 +593,7 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
                          f"{p['wins']}/{p['ties']}/{p['losses']}", _pct(p["noise_threshold"], 2), p["verdict"]])
     lines.append(_md_table(["dataset", "method", "ratio", "n", "diff (pp)", "w/t/l", "noise threshold", "verdict"], rows)
                  if rows else "No paired comparisons.")
+    lines += verdict_summary([{"dataset": g, **p} for g in groups for p in results[g]["paired"]])
     lines += pooled_section(runs, groups)
     lines += variant_section(runs, groups)
     lines += ["", "## Accuracy per dataset", ""]
@@ -624,6 +625,20 @@ def pooled_paired(runs: list[Run], groups: list[str], label: str, ratio: float, 
     return {"label": label, "ratio": ratio, "baseline": baseline, "n": len(diffs), "diff_mean": mean, "diff_std": _std(diffs),
             "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
             "noise_threshold": noise, "verdict": verdict}
+
+
+def verdict_summary(paired: list[dict[str, Any]], method: str = "sadp") -> list[str]:
+    """One sentence per verdict for ``method`` against the baseline: where it is better, worse or
+    within noise, with the differences, so the report states its answer in words."""
+    rows = [p for p in paired if p["label"] == method]
+    if not rows:
+        return []
+    def where(verdict: str) -> str:
+        hits = [p for p in rows if p["verdict"] == verdict]
+        return "; ".join(f"{p['dataset']} r={p['ratio']:g} ({100 * p['diff_mean']:+.2f} pp, {p['wins']}/{p['ties']}/{p['losses']})"
+                         for p in hits) or "nowhere"
+    return ["", f"**{method} against {rows[0]['baseline']} at the same ratio (same examples seen):** better beyond "
+            f"noise: {where('better')}. Worse beyond noise: {where('worse')}. Within noise: {where('within noise')}."]
 
 
 def pooled_section(runs: list[Run], groups: list[str], baseline: str = BASELINE_LABEL) -> list[str]:
