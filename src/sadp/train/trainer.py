@@ -181,7 +181,7 @@ class Trainer:
         self.method.load_state_dict(state["method"])
         set_rng_state(state["rng"])
         self.history = state["history"]
-        self.drawn_when_pruned = state["drawn_when_pruned"]
+        self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)  # absent in checkpoints of earlier versions
         self.prior_wall = state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
