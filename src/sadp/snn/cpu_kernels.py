@@ -28,6 +28,7 @@ _SOURCE = r"""
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 // Neurons are processed in chunks of C: for each chunk the T steps run in order and the inner
@@ -35,6 +36,14 @@ _SOURCE = r"""
 constexpr int64_t C = 512;
 
 // KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as fused.charge)
+template <typename T, int KIND>
+static inline T charge(T vv, T x, T tau, T vr) {
+  return KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
+}
+
+template <typename T, bool HARD>
+static inline T reset(T h, bool f, T vth, T vr) { return f ? (HARD ? vr : h - vth) : h; }
+
 template <typename T, int KIND, bool HARD, bool KEEP>
 static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N, int64_t xs, T tau, T vth, T vr) {
   at::parallel_for(0, (N + C - 1) / C, 1, [&](int64_t cb, int64_t ce) {
@@ -47,12 +56,11 @@ static void fwd_impl(const T* xp, T* op, bool* sp, T* hp, int64_t Tn, int64_t N,
         const T* xt = xp + t * xs + n0; T* ot = op + o;
         bool* st = KEEP ? sp + o : nullptr; T* ht = KEEP ? hp + o : nullptr;  // only backward needs h, s
         for (int64_t j = 0; j < len; ++j) {
-          const T vv = v[j], x = xt[j];
-          const T h = KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
+          const T h = charge<T, KIND>(v[j], xt[j], tau, vr);
           const bool f = h >= vth;
           ot[j] = f ? T(1) : T(0);
           if (KEEP) { st[j] = f; ht[j] = h; }
-          v[j] = f ? (HARD ? vr : h - vth) : h;
+          v[j] = reset<T, HARD>(h, f, vth, vr);
         }
       }
     }
@@ -100,6 +108,28 @@ static inline T surrogate_grad(T alpha, T u) {
   return r > 0 ? alpha * r : (T)0;
 }
 
+// dL/dh_t from dL/ds_t (gs), dL/dv_t carried back from step t+1 (g), h_t and the spike s_t.
+template <typename T, bool HARD, bool DETACH, int SUR>
+static inline T grad_h(T gs, T g, T h, bool s, T vth, T vr, T alpha) {
+  const T sg = surrogate_grad<T, SUR>(alpha, h - vth);
+  T gh = gs * sg;
+  if (HARD) {
+    gh += s ? (T)0 : g;
+    if (!DETACH) gh += g * (vr - h) * sg;
+  } else {
+    gh += g;
+    if (!DETACH) gh -= g * (vth * sg);
+  }
+  return gh;
+}
+
+// (dh/dv, dh/dx) of the charge for KIND kind.
+template <typename T>
+static inline std::pair<T, T> charge_derivatives(int64_t kind, double tau) {
+  const T k = kind == 0 ? (T)0 : (T)(1.0 / tau);
+  return {1 - k, kind == 1 ? k : (T)1};
+}
+
 template <typename T, bool HARD, bool DETACH, int SUR>
 static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn, int64_t N, bool acc,
                      T dhdv, T dhdx, T vth, T vr, T alpha) {
@@ -115,16 +145,7 @@ static void bwd_impl(const T* gp, const T* hp, const bool* sp, T* xp, int64_t Tn
         T* xt = acc ? xp + n0 : xp + o;
         const bool add = acc && t < Tn - 1;  // loop-invariant: never reads the uninitialised frame
         for (int64_t j = 0; j < len; ++j) {
-          const T h = ht[j], g = gv[j];
-          const T sg = surrogate_grad<T, SUR>(alpha, h - vth);
-          T gh = gt[j] * sg;
-          if (HARD) {
-            gh += st[j] ? (T)0 : g;
-            if (!DETACH) gh += g * (vr - h) * sg;
-          } else {
-            gh += g;
-            if (!DETACH) gh -= g * (vth * sg);
-          }
+          const T gh = grad_h<T, HARD, DETACH, SUR>(gt[j], gv[j], ht[j], st[j], vth, vr, alpha);
           xt[j] = add ? xt[j] + gh * dhdx : gh * dhdx;
           gv[j] = gh * dhdv;
         }
@@ -154,8 +175,8 @@ torch::Tensor lif_backward(torch::Tensor grad_out, torch::Tensor h, torch::Tenso
     using T = scalar_t;
     const T* gp = G.data_ptr<T>(); const T* hp = h.data_ptr<T>(); const bool* sp = s.data_ptr<bool>();
     T* xp = gx.data_ptr<T>();
-    const T k = kind == 0 ? (T)0 : (T)(1.0 / tau);
-    const T dhdv = 1 - k, dhdx = kind == 1 ? k : (T)1;
+    const std::pair<T, T> d = charge_derivatives<T>(kind, tau);
+    const T dhdv = d.first, dhdx = d.second;
     bwd_dispatch<T>(hard, detach, sur, gp, hp, sp, xp, Tn, N, static_input, dhdv, dhdx, (T)vth, (T)vr, (T)alpha);
   });
   return gx;
@@ -178,11 +199,10 @@ static void recompute_bwd_impl(const T* xp, const T* gp, T* gxp, int64_t Tn, int
       for (int64_t t = 0; t < Tn; ++t) {
         const T* xt = xp + t * xs + n0; T* ht = hbuf.data() + t * C; uint8_t* st = sbuf.data() + t * C;
         for (int64_t j = 0; j < len; ++j) {
-          const T vv = v[j], x = xt[j];
-          const T h = KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
+          const T h = charge<T, KIND>(v[j], xt[j], tau, vr);
           const bool f = h >= vth;
           st[j] = f; ht[j] = h;
-          v[j] = f ? (HARD ? vr : h - vth) : h;
+          v[j] = reset<T, HARD>(h, f, vth, vr);
         }
       }
       for (int64_t j = 0; j < len; ++j) gv[j] = 0;
@@ -191,16 +211,7 @@ static void recompute_bwd_impl(const T* xp, const T* gp, T* gxp, int64_t Tn, int
         T* xt = acc ? gxp + n0 : gxp + t * N + n0;
         const bool add = acc && t < Tn - 1;
         for (int64_t j = 0; j < len; ++j) {
-          const T h = ht[j], g = gv[j];
-          const T sg = surrogate_grad<T, SUR>(alpha, h - vth);
-          T gh = gt[j] * sg;
-          if (HARD) {
-            gh += st[j] ? (T)0 : g;
-            if (!DETACH) gh += g * (vr - h) * sg;
-          } else {
-            gh += g;
-            if (!DETACH) gh -= g * (vth * sg);
-          }
+          const T gh = grad_h<T, HARD, DETACH, SUR>(gt[j], gv[j], ht[j], st[j], vth, vr, alpha);
           xt[j] = add ? xt[j] + gh * dhdx : gh * dhdx;
           gv[j] = gh * dhdv;
         }
@@ -220,8 +231,8 @@ torch::Tensor lif_recompute_backward(torch::Tensor grad_out, torch::Tensor x, in
   auto gx = static_T > 0 ? torch::empty_like(X) : torch::empty_like(G);
   AT_DISPATCH_FLOATING_TYPES(G.scalar_type(), "lif_recompute_backward", [&] {
     using T = scalar_t;
-    const T k = kind == 0 ? (T)0 : (T)(1.0 / tau);
-    const T dhdv = 1 - k, dhdx = kind == 1 ? k : (T)1;
+    const std::pair<T, T> d = charge_derivatives<T>(kind, tau);
+    const T dhdv = d.first, dhdx = d.second;
     const T* xp = X.data_ptr<T>(); const T* gp = G.data_ptr<T>(); T* gxp = gx.data_ptr<T>();
     const bool acc = static_T > 0;
     auto go = [&](auto K, auto H, auto D, auto S) {
@@ -327,7 +338,7 @@ def load() -> Any | None:
         from torch.utils.cpp_extension import load_inline
 
         return load_inline(
-            name="sadp_lif_cpu_v7", cpp_sources=[_SOURCE], functions=None,
+            name="sadp_lif_cpu_v8", cpp_sources=[_SOURCE], functions=None,
             extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off"], extra_ldflags=["-fopenmp"], verbose=False,
         )
     except Exception as e:  # no compiler, no ninja, headers missing...
