@@ -20,7 +20,6 @@ seeded per split (independent of the run's seed), so every run sees the same dat
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -95,8 +94,3 @@ def load_digits_dvs(subset: int | None = None, seed: int = 0, time_steps: int = 
         name="digits_dvs", train=train, test=test, num_classes=10, sample_shape=(2, CANVAS, CANVAS),
         classes=digits.classes, mean=(0.0,), std=(1.0,), augment="event", time_steps=time_steps,
     )
-
-
-def event_rate_profile(frames: Tensor) -> np.ndarray:
-    """Mean events per example in each time bin (for docs and tests)."""
-    return frames.sum(dim=(2, 3, 4)).mean(0).numpy()

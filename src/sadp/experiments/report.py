@@ -203,6 +203,21 @@ def equal_seen_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> li
     return rows
 
 
+def _paired_row(label: str, ratio: float | None, baseline: str, diffs: list[float], sigma: float) -> dict[str, Any]:
+    """Statistics of paired differences, with the noise threshold 2 sigma sqrt(2/n) and the verdict."""
+    n, mean = len(diffs), _mean(diffs)
+    noise = 2 * sigma * math.sqrt(2 / n) if not math.isnan(sigma) else math.nan
+    if math.isnan(noise):
+        verdict = "n/a (no seed spread)"
+    elif abs(mean) < noise:
+        verdict = "within noise"
+    else:
+        verdict = "better" if mean > 0 else "worse"
+    return {"label": label, "ratio": ratio, "baseline": baseline, "n": n, "diff_mean": mean, "diff_std": _std(diffs),
+            "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
+            "diffs": diffs, "noise_threshold": noise, "verdict": verdict}
+
+
 def paired_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[dict[str, Any]]:
     """Each label against ``baseline`` at the same ratio, paired by seed (same subset and init)."""
     groups = _groups(runs)
@@ -214,21 +229,8 @@ def paired_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[d
             continue
         base_acc = {r.seed: r.test_acc for r in base}
         diffs = [r.test_acc - base_acc[r.seed] for r in g if r.seed in base_acc]
-        if not diffs:
-            continue
-        n, mean = len(diffs), _mean(diffs)
-        noise = 2 * sigma * math.sqrt(2 / n) if not math.isnan(sigma) else math.nan
-        if math.isnan(noise):
-            verdict = "n/a (no seed spread)"
-        elif abs(mean) < noise:
-            verdict = "within noise"
-        else:
-            verdict = "better" if mean > 0 else "worse"
-        rows.append({
-            "label": label, "ratio": ratio, "baseline": baseline, "n": n, "diff_mean": mean, "diff_std": _std(diffs),
-            "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
-            "diffs": diffs, "noise_threshold": noise, "verdict": verdict,
-        })
+        if diffs:
+            rows.append(_paired_row(label, ratio, baseline, diffs, sigma))
     return rows
 
 
@@ -441,10 +443,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
         ax.set_xticks(ratios)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "accuracy_vs_ratio.png", dpi=120)
-    plt.close(fig)
-    names.append("accuracy_vs_ratio.png")
+    names.append(_save_figure(fig, out, "accuracy_vs_ratio.png"))
 
     # training time vs ratio, with each method's theoretical time from the examples it saw
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -468,10 +467,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "time_vs_ratio.png", dpi=120)
-    plt.close(fig)
-    names.append("time_vs_ratio.png")
+    names.append(_save_figure(fig, out, "time_vs_ratio.png"))
 
     # test accuracy per epoch: one panel per ratio, full data in each, band = min..max over seeds
     panels = ratios or [0.0]
@@ -498,10 +494,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("test accuracy (%)")
-    fig.tight_layout()
-    fig.savefig(out / "test_curves.png", dpi=120)
-    plt.close(fig)
-    names.append("test_curves.png")
+    names.append(_save_figure(fig, out, "test_curves.png"))
     if any("var_ratio_pred" in m or "train_eval_acc" in m for r in runs for m in r.metrics):
         names.append(_diagnostics_plot(runs, labels, colors, out, plt))
     return names
@@ -539,10 +532,20 @@ def _diagnostics_plot(runs: list[Run], labels: list[str], colors: dict[str, str]
                 handles.append(hh)
                 names_.append(nn_)
     fig.legend(handles, names_, fontsize=7, loc="lower center", ncol=min(8, max(1, len(names_))))
-    fig.tight_layout(rect=(0, 0.2, 1, 1))
-    fig.savefig(out / "selection_diagnostics.png", dpi=110)
+    return _save_figure(fig, out, "selection_diagnostics.png", dpi=110, rect=(0, 0.2, 1, 1))
+
+
+def _save_figure(fig: Any, out: Path, name: str, dpi: int = 120, rect: tuple[float, ...] | None = None) -> str:
+    """Lay out, write ``out/name`` and close ``fig``; returns ``name``."""
+    import matplotlib.pyplot as plt
+
+    if rect:
+        fig.tight_layout(rect=rect)
+    else:
+        fig.tight_layout()
+    fig.savefig(out / name, dpi=dpi)
     plt.close(fig)
-    return "selection_diagnostics.png"
+    return name
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None,
@@ -609,22 +612,17 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
     return {"table": table, "paired": paired, "missing": missing, "files": files}
 
 
-def pooled_paired(runs: list[Run], groups: list[str], label: str, ratio: float, baseline: str) -> dict[str, Any] | None:
-    """``label`` minus ``baseline`` at ``ratio``, paired by (dataset, seed) over every dataset."""
+def pooled_paired(runs: list[Run], groups: list[str], label: str, ratio: float | None,
+                  baseline: str) -> dict[str, Any] | None:
+    """``label`` minus ``baseline`` at ``ratio`` (None: at every ratio, paired at the same ratio),
+    paired by (dataset, seed) over every dataset; noise from the seed std pooled over all cells."""
     diffs = []
     for g in groups:
-        base = {r.seed: r.test_acc for r in runs if r.group == g and r.label == baseline and r.ratio == ratio}
-        diffs += [r.test_acc - base[r.seed] for r in runs
-                  if r.group == g and r.label == label and r.ratio == ratio and r.seed in base]
-    if not diffs:
-        return None
-    sigma = seed_noise(runs)  # pooled within-cell std over every dataset's cells
-    noise = 2 * sigma * math.sqrt(2 / len(diffs)) if not math.isnan(sigma) else math.nan
-    mean = _mean(diffs)
-    verdict = "n/a" if math.isnan(noise) else ("within noise" if abs(mean) < noise else ("better" if mean > 0 else "worse"))
-    return {"label": label, "ratio": ratio, "baseline": baseline, "n": len(diffs), "diff_mean": mean, "diff_std": _std(diffs),
-            "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs),
-            "noise_threshold": noise, "verdict": verdict}
+        base = {(r.ratio, r.seed): r.test_acc for r in runs
+                if r.group == g and r.label == baseline and ratio in (None, r.ratio)}
+        diffs += [r.test_acc - base[(r.ratio, r.seed)] for r in runs
+                  if r.group == g and r.label == label and (r.ratio, r.seed) in base]
+    return _paired_row(label, ratio, baseline, diffs, seed_noise(runs)) if diffs else None
 
 
 def verdict_summary(paired: list[dict[str, Any]], method: str = "sadp") -> list[str]:
@@ -646,15 +644,11 @@ def pooled_section(runs: list[Run], groups: list[str], baseline: str = BASELINE_
     labels = sorted({r.label for r in runs if r.method != FULL_METHOD and r.label != baseline and "_" not in r.label.removeprefix(r.method)})
     rows = []
     for label in labels:
-        diffs = []
-        for g in groups:
-            base = {(r.ratio, r.seed): r.test_acc for r in runs if r.group == g and r.label == baseline}
-            diffs += [r.test_acc - base[(r.ratio, r.seed)] for r in runs
-                      if r.group == g and r.label == label and (r.ratio, r.seed) in base]
-        if len(diffs) >= 2:
-            se = _std(diffs) / math.sqrt(len(diffs))
-            rows.append([label, str(len(diffs)), f"{100 * _mean(diffs):+.2f}", _pct(_std(diffs), 2), _pct(se, 2),
-                         f"{sum(d > 0 for d in diffs)}/{sum(d == 0 for d in diffs)}/{sum(d < 0 for d in diffs)}"])
+        p = pooled_paired(runs, groups, label, None, baseline)
+        if p and p["n"] >= 2:
+            se = p["diff_std"] / math.sqrt(p["n"])
+            rows.append([label, str(p["n"]), f"{100 * p['diff_mean']:+.2f}", _pct(p["diff_std"], 2), _pct(se, 2),
+                         f"{p['wins']}/{p['ties']}/{p['losses']}"])
     if not rows:
         return []
     return ["", "## Pooled over datasets and ratios (exploratory)", "",

@@ -295,25 +295,24 @@ class Trainer:
     def evaluate(self, train_probe: bool = False) -> dict[str, float]:
         """Test loss and accuracy; with ``train_probe`` also the accuracy on the fixed training sample."""
         self.model.eval()
-        loss_sum, correct, n = 0.0, 0, 0
         result: dict[str, float] = {}
         if train_probe and self.train_eval_loader is not None:
-            ok = 0
-            for x, y, _ in self.train_eval_loader:
-                with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
-                    out = self.model(self._inputs(x)).float()
-                ok += (out.mean(0).argmax(1) == y).sum().item()
-            result["train_eval_acc"] = ok / len(self.train_eval_loader.sampler)  # type: ignore[arg-type]
-        for x, y, _ in self.test_loader:
+            result["train_eval_acc"] = self._loss_and_accuracy(self.train_eval_loader)[1]
+        result["test_loss"], result["test_acc"] = self._loss_and_accuracy(self.test_loader)
+        if "train_eval_acc" in result:
+            result["generalization_gap"] = result["train_eval_acc"] - result["test_acc"]
+        return result
+
+    def _loss_and_accuracy(self, loader: DeviceLoader) -> tuple[float, float]:
+        """Mean CE loss and accuracy of the model (in eval mode, no gradients) over ``loader``."""
+        loss_sum, correct, n = 0.0, 0, 0
+        for x, y, _ in loader:
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
                 out = self.model(self._inputs(x)).float()
             loss_sum += per_example_loss(out, y, "ce").sum().item()
             correct += (out.mean(0).argmax(1) == y).sum().item()
             n += len(y)
-        result.update(test_loss=loss_sum / n, test_acc=correct / n)
-        if "train_eval_acc" in result:
-            result["generalization_gap"] = result["train_eval_acc"] - result["test_acc"]
-        return result
+        return loss_sum / n, correct / n
 
     # -- the run -------------------------------------------------------------------------
     def fit(self) -> dict[str, Any]:

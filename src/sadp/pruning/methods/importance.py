@@ -55,8 +55,9 @@ class ImportanceSampling(ScheduledMethod):
                      f"ema (weight of the old score) must be in [0, 1), got {ema!r}; 0 keeps the last score")
         self.floor, self.ema = float(floor), float(ema)
         self.scores = torch.zeros(num_examples, device=self.device)
-        self.seen = torch.zeros(num_examples, device=self.device)  # 1.0 once scored (float for scatter amax)
+        self.seen = torch.zeros(num_examples, device=self.device)  # 1.0 once scored (float: checkpoint format)
         self.last_pi: Tensor | None = None  # inclusion probabilities of the last pruned epoch (diagnostics)
+        self._diagnostics: dict[str, float] = {}  # the last select's numbers for the per-epoch log
 
     def score(self, stats: BatchStats) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -70,15 +71,17 @@ class ImportanceSampling(ScheduledMethod):
         scatter_max_(self.scores, idx, new)
         self.seen.index_fill_(0, idx, 1.0)
 
+    def filled_scores(self) -> Tensor:
+        """Scores [N] (float64); never-trained examples (only with full_first_epochs=0) get the mean
+        seen score, and all get 1 before any example was scored."""
+        seen = self.seen > 0
+        if not bool(seen.any()):
+            return torch.ones(self.num_examples, device=self.device, dtype=torch.float64)
+        return torch.where(seen, self.scores.double(), self.scores.double()[seen].mean())
+
     def probabilities(self) -> Tensor:
         """This epoch's inclusion probabilities pi [N] (float64) from the current scores."""
-        seen = self.seen > 0
-        n_seen = int(seen.sum())
-        if n_seen == 0:
-            a = torch.ones(self.num_examples, device=self.device, dtype=torch.float64)
-        else:
-            # Never-trained examples (only with full_first_epochs=0) get the mean seen score.
-            a = torch.where(seen, self.scores.double(), self.scores.double()[seen].mean())
+        a = self.filled_scores()
         if not bool(torch.isfinite(a).all()):
             raise RuntimeError(f"pruning method {self.name!r}: non-finite scores (did the loss diverge?)")
         a = floor_scores(a, self.floor)
@@ -87,19 +90,17 @@ class ImportanceSampling(ScheduledMethod):
         return inclusion_probabilities(a, self.budget)
 
     def select(self, epoch: int) -> EpochPlan:
-        self._diagnostics: dict[str, float] = {}
+        self._diagnostics = {}  # full-data epochs report nothing
         return super().select(epoch)
 
     def epoch_diagnostics(self) -> dict[str, float]:
-        return dict(getattr(self, "_diagnostics", {}))
+        return dict(self._diagnostics)
 
     def predicted_variance_ratio(self, pi: Tensor) -> float:
         """Variance of the Horvitz-Thompson gradient estimator under ``pi`` over that of uniform
         sampling at the same K, for independent inclusion (METHOD.md section 1) with the scores
         standing in for the gradient norms: sum (1/pi - 1) a^2 / ((N/K - 1) sum a^2)."""
-        seen = self.seen > 0
-        a = torch.where(seen, self.scores.double(), self.scores.double()[seen].mean() if bool(seen.any()) else 1.0)
-        a2 = a.square()
+        a2 = self.filled_scores().square()
         uniform = (self.num_examples / self.budget - 1.0) * float(a2.sum())
         return float(((1.0 / pi - 1.0) * a2).sum()) / uniform if uniform > 0 else float("nan")
 
