@@ -129,9 +129,7 @@ class SweepSpec:
             if not d.get(key):
                 raise ValueError(f"sweep spec needs a non-empty {key!r} list")
         settings = dict(d.get("settings") or {})
-        grid_keys = {"method", "ratio", "seed", "out", "resume"} & set(settings)
-        if grid_keys:
-            raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
+        _check_no_grid_keys(settings)
         full = list(d.get("full_methods") or ["full"])
         per_method = dict(d.get("method_options") or {})
         methods = []
@@ -159,6 +157,7 @@ class SweepSpec:
             bad = set(entry.get("methods") or []) - set(labels)
             if bad:
                 raise ValueError(f"datasets entry {entry['name']!r} names unknown methods {sorted(bad)}; spec methods: {labels}")
+            _check_no_grid_keys(entry.get("settings") or {})
             datasets.append({"name": str(entry["name"]), "settings": dict(entry.get("settings") or {}),
                              "methods": list(entry.get("methods") or labels),
                              "ratios": [float(r) for r in entry["ratios"]] if entry.get("ratios") else None})
@@ -181,9 +180,6 @@ class SweepSpec:
         cells = []
         for entry in entries:
             settings = {**self.settings, **entry["settings"]}
-            grid_keys = {"method", "ratio", "seed", "out", "resume"} & set(settings)
-            if grid_keys:
-                raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
             if resolve_data and isinstance(settings.get("data_dir"), str):
                 settings["data_dir"] = resolve_data_dir(settings["data_dir"])
             for seed in self.seeds:
@@ -199,6 +195,12 @@ class SweepSpec:
                         TrainConfig.from_dict(config).validate()  # fail before anything runs
                         cells.append(cell)
         return cells
+
+
+def _check_no_grid_keys(settings: dict[str, Any]) -> None:
+    grid_keys = {"method", "ratio", "seed", "out", "resume"} & set(settings)
+    if grid_keys:
+        raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
 
 
 def resolve_data_dir(data_dir: str) -> str:
