@@ -328,15 +328,18 @@ class Trainer:
             f"T={self.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
         )
         for epoch in range(self.start_epoch, cfg.epochs):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             stats = self.train_epoch(epoch)
             if self.cuda:
                 torch.cuda.synchronize()
             train_time = time.perf_counter() - t0
+            # CPU seconds of this process (all threads): on a shared machine far steadier than wall time.
+            train_cpu = time.process_time() - c0
             last = epoch + 1 == cfg.epochs
             if self.is_main and (last or (epoch + 1) % cfg.eval_every == 0):
                 stats.update(self.evaluate(train_probe=True))
-            row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "eval_time_s": time.perf_counter() - t0 - train_time}
+            row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "epoch_cpu_s": train_cpu,
+                   "eval_time_s": time.perf_counter() - t0 - train_time}
             self.history.append(row)
             if self.is_main:
                 atomic_torch_save(self.out / CHECKPOINT, self._checkpoint_state(epoch))
@@ -365,6 +368,7 @@ class Trainer:
             "never_drawn_pruned": self.history[-1].get("never_drawn_pruned"),
             "wall_time_s": self.prior_wall + (time.perf_counter() - self.t_start),
             "train_time_s": sum(epoch_times),
+            "train_cpu_s": sum(r.get("epoch_cpu_s", 0.0) for r in self.history),
             "examples_seen": examples_seen,
             "full_examples": self.num_train * self.cfg.epochs,
             "theoretical_speedup": self.num_train * self.cfg.epochs / max(1, examples_seen),
