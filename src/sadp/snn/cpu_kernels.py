@@ -7,7 +7,7 @@ whole T-step recurrence in one pass per neuron, forward and backward.
 Built on first use with ``torch.utils.cpp_extension.load_inline`` (tens of seconds, once; cached
 in ``TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``). Set ``SADP_CPU_KERNELS=0`` to skip
 them; any build failure falls back to the PyTorch path with one warning. Compiled with
-``-ffp-contract=off`` and the same operation order as :func:`sadp.snn.fused.charge`, so spikes are
+``-ffp-contract=off`` and the same operation order as :func:`sadp.snn.neuron_spec.charge`, so spikes are
 bit-identical to the reference loop (tested).
 """
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sadp.snn.fused import NeuronSpec
+from sadp.snn.neuron_spec import NeuronSpec
 
 _SOURCE = r"""
 #include <torch/extension.h>
@@ -35,7 +35,7 @@ _SOURCE = r"""
 // loop over the chunk's neurons is contiguous and branch-free, so the compiler vectorises it.
 constexpr int64_t C = 512;
 
-// KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as fused.charge)
+// KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as neuron_spec.charge)
 template <typename T, int KIND>
 static inline T charge(T vv, T x, T tau, T vr) {
   return KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);

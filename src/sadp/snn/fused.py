@@ -9,7 +9,7 @@ recurrence needs:
 * ``s`` [T, ...] bool, the spikes (1 byte per element instead of 4),
 
 then runs the exact backward recurrence in one ``autograd.Function.backward``. The charge is
-computed by the same function (:func:`charge`) as the reference path, with the same float
+computed by the same function (:func:`sadp.snn.neuron_spec.charge`) as the reference path, with the same float
 operations in the same order, so the spikes are bit-identical and gradients agree to float
 rounding (the backward multiplies the same factors in a different association).
 
@@ -23,54 +23,15 @@ Backward, with g_s = dL/ds_t, g_v = dL/dv_t (from step t+1), sg = surrogate'(h_t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor
 
-from sadp.snn.surrogate import Surrogate
-
-
-@dataclass(frozen=True)
-class NeuronSpec:
-    """Everything the fused kernels need to know about a neuron (no tensors)."""
-
-    kind: str  # "if" | "lif" | "plif"
-    decay_input: bool
-    tau: float  # LIF only (PLIF passes k as a tensor)
-    v_threshold: float
-    v_reset: float
-    hard_reset: bool
-    detach_reset: bool
-    surrogate: Surrogate
-
-
-def charge(spec: NeuronSpec, v: Tensor, x: Tensor, k: Tensor | None = None) -> Tensor:
-    """Membrane before firing; the single source of the charge arithmetic for every backend."""
-    vr = spec.v_reset
-    if spec.kind == "if":
-        return v + x
-    if spec.kind == "lif":
-        if spec.decay_input:
-            return v + (x - (v - vr)) / spec.tau
-        return v - (v - vr) / spec.tau + x
-    assert k is not None, "PLIF needs its decay k = sigmoid(w)"
-    if spec.decay_input:
-        return v + (x - (v - vr)) * k
-    return v - (v - vr) * k + x
-
-
-def _reset(spec: NeuronSpec, h: Tensor, s: Tensor) -> Tensor:
-    """Membrane after firing; equal (bit for bit) to the reference's h(1-s)+v_reset s / h - v_th s."""
-    if spec.hard_reset:
-        return torch.where(s, torch.full_like(h, spec.v_reset), h)
-    return torch.where(s, h - spec.v_threshold, h)
+from sadp.snn import cpu_kernels
+from sadp.snn.neuron_spec import NeuronSpec, charge, reset
 
 
 def _forward_loop(spec: NeuronSpec, x: Tensor, k: Tensor | None, keep: bool) -> tuple[Tensor, Tensor | None, Tensor]:
     """Run the T-step recurrence without autograd. Returns float spikes, h (if ``keep``) and bool spikes."""
-    from sadp.snn import cpu_kernels
-
     if k is None and cpu_kernels.supports(spec, x):  # IF/LIF on CPU: one C++ pass over memory
         return cpu_kernels.forward(spec, x, keep)
     T = x.shape[0]
@@ -84,7 +45,7 @@ def _forward_loop(spec: NeuronSpec, x: Tensor, k: Tensor | None, keep: bool) -> 
         out[t].copy_(s_bool[t])
         if hs is not None:
             hs[t].copy_(h)
-        v = _reset(spec, h, s_bool[t])
+        v = reset(spec, h, s_bool[t])
     return out, hs, s_bool
 
 
@@ -102,8 +63,6 @@ def _backward_loop(
 ) -> tuple[Tensor, Tensor | None]:
     """Reverse-time recurrence. ``reuse_h``: write dL/dx_t over h_t (only when ``hs`` is a private buffer;
     step t never reads h_t' for t' > t again, so this is safe and saves one [T, ...] tensor)."""
-    from sadp.snn import cpu_kernels
-
     if k is None and cpu_kernels.supports(spec, hs):
         return cpu_kernels.backward(spec, grad_out, hs, s_bool), None
     T = grad_out.shape[0]
@@ -126,7 +85,7 @@ def _backward_loop(
                 if not spec.detach_reset:
                     gh = gh - gv * (vth * sg)
         if grad_k is not None:
-            v_prev = _reset(spec, hs[t - 1], s_bool[t - 1]) if t > 0 else torch.full_like(h, vr)
+            v_prev = reset(spec, hs[t - 1], s_bool[t - 1]) if t > 0 else torch.full_like(h, vr)
             # PLIF: decay_input h = v + (x - (v - vr)) k;  otherwise h = v - (v - vr) k + x
             dh_dk = (x[t] - (v_prev - vr)) if spec.decay_input else -(v_prev - vr)  # type: ignore[index]
             grad_k = grad_k + (gh * dh_dk).sum()
@@ -158,8 +117,6 @@ class MultiStepNeuronFunction(torch.autograd.Function):
         spec: NeuronSpec = ctx.spec
         if ctx.recompute:
             x, k = ctx.saved_tensors
-            from sadp.snn import cpu_kernels
-
             if k is None and cpu_kernels.supports(spec, x):  # C++: re-run per neuron block, nothing [T, ...] kept
                 grad_x = cpu_kernels.recompute_backward(spec, grad_out, x)
                 return (grad_x if ctx.needs_input_grad[0] else None), None, None, None
@@ -182,8 +139,6 @@ class StaticInputNeuronFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: Tensor, steps: int, spec: NeuronSpec, recompute: bool) -> Tensor:  # type: ignore[override]
-        from sadp.snn import cpu_kernels
-
         out, hs, s_bool = cpu_kernels.forward(spec, x, keep=not recompute, static_steps=steps)
         ctx.spec, ctx.recompute, ctx.steps = spec, recompute, steps
         ctx.save_for_backward(*((x,) if recompute else (hs, s_bool)))
@@ -191,8 +146,6 @@ class StaticInputNeuronFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
-        from sadp.snn import cpu_kernels
-
         if ctx.recompute:
             (x,) = ctx.saved_tensors
             return cpu_kernels.recompute_backward(ctx.spec, grad_out, x, ctx.steps), None, None, None
@@ -214,8 +167,6 @@ def static_frame(x: Tensor) -> Tensor | None:
 
 def multi_step_fused(x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: bool = False) -> Tensor:
     """Spikes [T, ...] of a neuron layer for input currents ``x`` [T, ...] (fused autograd)."""
-    from sadp.snn import cpu_kernels
-
     needs_grad = torch.is_grad_enabled() and (x.requires_grad or (k is not None and k.requires_grad))
     frame = static_frame(x) if k is None else None
     if frame is not None and cpu_kernels.supports(spec, frame):

@@ -4,6 +4,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from sadp.snn import cpu_kernels
+
 
 # Modules whose output at one time step depends only on that step's input (and BatchNorm, whose
 # statistics over T equal copies equal those over one copy): safe to run once on a static input.
@@ -49,8 +51,6 @@ class Flatten(nn.Module):
 class _MaxPool2x2Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor) -> Tensor:  # type: ignore[override]
-        from sadp.snn import cpu_kernels
-
         out, code = cpu_kernels.load().maxpool2x2_forward(x)  # type: ignore[union-attr]
         ctx.save_for_backward(code)
         ctx.in_sizes = list(x.shape)
@@ -58,8 +58,6 @@ class _MaxPool2x2Function(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad_out: Tensor) -> Tensor:  # type: ignore[override]
-        from sadp.snn import cpu_kernels
-
         (code,) = ctx.saved_tensors
         return cpu_kernels.load().maxpool2x2_backward(grad_out, code, ctx.in_sizes)  # type: ignore[union-attr]
 
@@ -87,6 +85,4 @@ class MaxPool2x2(nn.MaxPool2d):
             return False
         if torch.compiler.is_compiling() or torch._C._functorch.is_functorch_wrapped_tensor(x):
             return False
-        from sadp.snn import cpu_kernels
-
         return cpu_kernels.load() is not None

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from sadp.snn.backend import check_backend, get_backend, triton_available
-from sadp.snn.fused import NeuronSpec, charge, multi_step_fused
+from sadp.snn.fused import multi_step_fused
+from sadp.snn.neuron_spec import NeuronSpec, charge
 from sadp.snn.surrogate import Surrogate, get_surrogate
 
 
@@ -76,7 +77,7 @@ class SpikingNeuron(nn.Module):
         )
 
     def charge(self, v: Tensor, x: Tensor) -> Tensor:
-        """Membrane before firing (shared arithmetic: :func:`sadp.snn.fused.charge`)."""
+        """Membrane before firing (shared arithmetic: :func:`sadp.snn.neuron_spec.charge`)."""
         return charge(self.spec(), v, x, self.decay())
 
     def resolved_backend(self, x: Tensor) -> str:

@@ -2,7 +2,7 @@
 
 Each program owns ``BLOCK`` neurons and walks the T steps in registers: the forward reads x once
 and writes float spikes, h and bool spikes; the backward reads grad, h and spikes once and writes
-dL/dx. Same arithmetic as :func:`sadp.snn.fused.charge` (division rounded to nearest, as PyTorch),
+dL/dx. Same arithmetic as :func:`sadp.snn.neuron_spec.charge` (division rounded to nearest, as PyTorch),
 so spikes equal the reference loop's. PLIF (learnable decay) runs on the PyTorch fused path.
 Selected automatically for CUDA tensors when Triton imports (``sadp.snn.set_backend``).
 """
@@ -16,7 +16,8 @@ from torch import Tensor
 import triton
 import triton.language as tl
 
-from sadp.snn.fused import NeuronSpec, multi_step_fused
+from sadp.snn.fused import multi_step_fused
+from sadp.snn.neuron_spec import NeuronSpec
 
 SURROGATE_IDS = {"atan": 0, "sigmoid": 1, "triangle": 2}
 BLOCK = 1024
