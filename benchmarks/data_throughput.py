@@ -1,8 +1,9 @@
 """Input-pipeline throughput vs training throughput of the small spiking CNN, measured in one run.
 
-    python benchmarks/data_throughput.py [--subset 5000] [--batches 40] [--train-steps 6]
+    python benchmarks/data_throughput.py [--data-dir DIR] [--subset 5000] [--batches 40] [--train-steps 6]
 
-Uses the team's shared CIFAR-10 JPEGs (``sadp.data.shared.shared_cifar10``). Measures, in images/s:
+Reads CIFAR-10 JPEGs as an ImageFolder: ``--data-dir``, else the team's archive extracted by
+``scripts/shared_cifar10.py``. Measures, in images/s:
 
 * cold decode: first-time decoding of the JPEG subset into memory (thread pool, Pillow), no cache;
 * warm load: the same bundle read back from the .npy cache;
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,11 +29,22 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from sadp.data import BatchTransform, DeviceLoader, build_dataset, shared_cifar10
+from sadp.data import BatchTransform, DeviceLoader, build_dataset
 from sadp.snn import build_model, encode
 from sadp.utils.perf import tune_cpu_allocator
 
 RESULTS = Path(__file__).resolve().parent / "results" / "data_throughput.json"
+SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
+
+
+def shared_cifar10_root() -> Path:
+    """The team's CIFAR-10 JPEG tree, extracted once by scripts/shared_cifar10.py (not part of the package)."""
+    sys.path.insert(0, str(SCRIPTS))
+    try:
+        from shared_cifar10 import extract_cifar10
+    finally:
+        sys.path.remove(str(SCRIPTS))
+    return extract_cifar10()
 
 
 def _rate(n_images: int, seconds: float) -> float:
@@ -87,6 +100,8 @@ def training_rates(bundle, steps: int, batch_size: int, T: int) -> tuple[float, 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--subset", type=int, default=5000, help="training images decoded (class-balanced)")
+    ap.add_argument("--data-dir", type=Path, default=None,
+                    help="CIFAR-10 ImageFolder root (train/, test/) [default: the team's archive, extracted]")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--batches", type=int, default=40, help="pipeline batches timed")
     ap.add_argument("--train-steps", type=int, default=6, help="training steps timed (each way)")
@@ -96,7 +111,7 @@ def main() -> None:
     args = ap.parse_args()
     tune_cpu_allocator()
     torch.manual_seed(0)
-    root = shared_cifar10()
+    root = args.data_dir or shared_cifar10_root()
 
     with tempfile.TemporaryDirectory() as cache:
         t0 = time.perf_counter()

@@ -84,14 +84,24 @@ def test_unknown_method_is_rejected(tmp_path: Path) -> None:
         Sweep(spec, tmp_path)
 
 
-def test_resolve_shared_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import sadp.data.shared as shared
-
-    monkeypatch.setattr(shared, "shared_cifar10", lambda: tmp_path / "cifar10", raising=False)
-    assert resolve_data_dir("shared:cifar10") == str(tmp_path / "cifar10")
+def test_data_dir_reads_environment_variables(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CIFAR10_DIR", str(tmp_path / "cifar10"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert resolve_data_dir("${CIFAR10_DIR}") == str(tmp_path / "cifar10")
+    assert resolve_data_dir("$CIFAR10_DIR/sub") == str(tmp_path / "cifar10" / "sub")
+    assert resolve_data_dir("~/data") == str(tmp_path / "home" / "data")
     assert resolve_data_dir("/data/x") == "/data/x"
-    with pytest.raises(ValueError, match="no sadp.data.shared.shared_nope"):
-        resolve_data_dir("shared:nope")
+    spec = SweepSpec.from_dict({**SPEC, "settings": {"dataset": "imagefolder", "data_dir": "${CIFAR10_DIR}"}})
+    assert {c.config["data_dir"] for c in spec.cells("/tmp/out")} == {str(tmp_path / "cifar10")}
+
+
+def test_unset_data_dir_variable_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("NO_SUCH_DIR", raising=False)
+    spec = SweepSpec.from_dict({**SPEC, "settings": {"dataset": "imagefolder", "data_dir": "${NO_SUCH_DIR}"}})
+    with pytest.raises(ValueError, match="environment variable NO_SUCH_DIR, which is not set; set NO_SUCH_DIR to "
+                                         "the folder of dataset 'imagefolder'") as e:
+        Sweep(spec, tmp_path / "sweep")
+    assert "\n" not in str(e.value) and not (tmp_path / "sweep").exists()
 
 
 def fake_sweep(tmp_path: Path, methods: list, jobs: int = 2, cores: int = 4) -> Sweep:
@@ -222,3 +232,5 @@ def test_evidence_spec_grid() -> None:
     # per dataset and seed: full + 4 methods x 3 ratios + 6 variants at r = 0.5
     assert len(cells) == 3 * 3 * (1 + 4 * 3 + 6)
     assert {c.ratio for c in cells if c.label.startswith("sadp_")} == {0.5}
+    cifar = [c.config for c in cells if c.group == "cifar10"]
+    assert all(c["data_dir"] == "${CIFAR10_DIR}" and c["dataset_options"] == {"per_class": 100} for c in cifar)

@@ -8,7 +8,6 @@ from sadp.data import cifar, digits, emulated_events, events, imagefolder  # noq
 from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices
 from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError
 from sadp.data.loader import BatchTransform, DeviceLoader
-from sadp.data.shared import shared_cifar10
 from sadp.data.wrap import bundle_from_datasets
 from sadp.registry import DATASETS
 
@@ -43,5 +42,4 @@ __all__ = [
     "balanced_subset_indices",
     "build_dataset",
     "bundle_from_datasets",
-    "shared_cifar10",
 ]

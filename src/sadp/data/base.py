@@ -7,6 +7,7 @@ on the training device), event data as float frames [T, C, H, W]. The loader att
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -96,6 +97,12 @@ def require_all_classes(targets: Tensor, classes: Sequence[str], where: str) -> 
             f"{where}: no examples of classes {missing} (all their files missing or skipped as corrupt); "
             "fix or replace those files"
         )
+
+
+def decode_threads(workers: int | None) -> int:
+    """Threads of a reader's decoding pool: ``workers`` when given, else one per CPU core, at most 16
+    (decoders release the GIL, so threads scale until the disk or the cores are saturated)."""
+    return workers or min(16, os.cpu_count() or 1)
 
 
 def channel_stats(data: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -16,9 +16,15 @@ from typing import Any, Callable, Iterable
 
 import numpy as np
 
-from sadp.data.shared import cache_root
-
 FORMAT_VERSION = 1  # bump when the decoding itself changes
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """The sadp cache directory: ``cache_dir``, else ``$SADP_CACHE``, else ``~/.cache/sadp``."""
+    if cache_dir is not None:
+        return Path(cache_dir).expanduser()
+    env = os.environ.get("SADP_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "sadp"
 
 
 def files_key(files: Iterable[str | Path], **options: Any) -> str:

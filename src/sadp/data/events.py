@@ -27,10 +27,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices, require_all_classes
+from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices, decode_threads, require_all_classes
 from sadp.data.cache import cached_arrays, files_key
 from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError, require_data_dir
-from sadp.data.imagefolder import _threads
 from sadp.registry import DATASETS
 
 EVENT_DTYPE = np.dtype([("t", np.int64), ("x", np.int16), ("y", np.int16), ("p", np.int8)])
@@ -168,7 +167,7 @@ def _bin_samples(
             sel = ev if win is None else ev[(ev["t"] >= win[0]) & (ev["t"] < win[1])]
             frames[i] = bin_events(sel, T, sensor, size)
 
-    with ThreadPoolExecutor(_threads(workers)) as pool:
+    with ThreadPoolExecutor(decode_threads(workers)) as pool:
         list(pool.map(one, by_file))
     keep = [i for i, f in enumerate(frames) if f is not None]
     if not keep:

@@ -23,7 +23,9 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from sadp.data.base import DataBundle, InMemoryImages, balanced_subset_indices, channel_stats, require_all_classes
+from sadp.data.base import (
+    DataBundle, InMemoryImages, balanced_subset_indices, channel_stats, decode_threads, require_all_classes,
+)
 from sadp.data.cache import cached_arrays, files_key
 from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError, require_data_dir
 from sadp.registry import DATASETS
@@ -31,8 +33,7 @@ from sadp.registry import DATASETS
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 GRAY_MODES = ("1", "L", "LA", "I", "I;16", "F")
 OBTAIN = (
-    "arrange images as DATA_DIR/train/<class>/<image> and DATA_DIR/val/<class>/<image> (or test/); "
-    "for the team's CIFAR-10 JPEGs call sadp.data.shared.shared_cifar10() and use its result as DATA_DIR"
+    "arrange images as DATA_DIR/train/<class>/<image> and DATA_DIR/val/<class>/<image> (or test/)"
 )
 CENTER_CROP_FRACTION = 0.875  # test-time resize to size / 0.875, then centre crop (the ImageNet convention)
 
@@ -66,6 +67,24 @@ def scan_split(split_dir: Path, classes: Sequence[str] | None = None) -> tuple[l
         files += images
         targets += [label] * len(images)
     return files, targets, found
+
+
+def first_per_class(files: Sequence[Path], targets: Sequence[int], k: int) -> tuple[list[Path], list[int]]:
+    """The first ``k`` files of every class, in the given (sorted) order: a fixed subset, the same on every machine."""
+    taken: dict[int, int] = {}
+    kept_files, kept_targets = [], []
+    for f, t in zip(files, targets):
+        if taken.get(t, 0) < k:
+            taken[t] = taken.get(t, 0) + 1
+            kept_files.append(f)
+            kept_targets.append(t)
+    return kept_files, kept_targets
+
+
+def _check_per_class(name: str, value: Any) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"imagefolder option {name} must be a positive integer (images kept per class folder), "
+                         f"got {value!r}")
 
 
 def _fit(im: Image.Image, size: int, scale: float = 1.0) -> Image.Image:
@@ -120,10 +139,6 @@ def _probe(path: Path) -> tuple[int, int, str] | None:
         return None
 
 
-def _threads(workers: int | None) -> int:
-    return workers or min(16, os.cpu_count() or 1)
-
-
 def decode_all(
     files: Sequence[Path], targets: Sequence[int], channels: int, size: int | None, skip_corrupt: bool, workers: int | None
 ) -> tuple[np.ndarray, np.ndarray, int]:
@@ -159,7 +174,7 @@ def decode_all(
         out[i] = img
         ok[i] = True
 
-    with ThreadPoolExecutor(_threads(workers)) as pool:
+    with ThreadPoolExecutor(decode_threads(workers)) as pool:
         list(pool.map(one, range(len(files)), chunksize=64))
     labels = np.asarray(targets, dtype=np.int64)
     if not ok.all():
@@ -203,7 +218,7 @@ def _drop_unreadable(
     files: list[Path], targets: list[int], skip_corrupt: bool, workers: int | None
 ) -> tuple[list[Path], list[int], int]:
     """Header check of every file before training (streamed mode): bad files raise or are skipped."""
-    with ThreadPoolExecutor(_threads(workers)) as pool:
+    with ThreadPoolExecutor(decode_threads(workers)) as pool:
         probes = list(pool.map(_probe, files, chunksize=256))
     bad = [i for i, p in enumerate(probes) if p is None]
     if bad and not skip_corrupt:
@@ -224,15 +239,26 @@ def load_imagefolder(
     cache: bool = True,
     cache_dir: str | Path | None = None,
     decode_workers: int | None = None,
+    per_class: int | None = None,
+    test_per_class: int | None = None,
 ) -> DataBundle:
     """Read an ImageFolder tree. ``image_size``: resize/crop to N x N (required when sizes differ;
     224 by default when streaming). ``stream``: force a mode (default: stream when the decoded
-    training set would exceed ``in_memory_limit_gb``)."""
+    training set would exceed ``in_memory_limit_gb``). ``per_class``: keep only the first k images
+    (sorted by path) of every class in both splits; ``test_per_class`` sets the test split's own k
+    (``subset`` then draws from what is kept)."""
+    _check_per_class("per_class", per_class)
+    _check_per_class("test_per_class", test_per_class)
     root = require_data_dir(data_dir, "imagefolder", "a folder with train/<class>/ and val/<class>/ (or test/)", OBTAIN)
     root = root.resolve()
     train_dir, test_dir = _split_dirs(root)
     train_files, train_targets, classes = scan_split(train_dir)
     test_files, test_targets, _ = scan_split(test_dir, classes)
+    test_k = test_per_class or per_class
+    if per_class:
+        train_files, train_targets = first_per_class(train_files, train_targets, per_class)
+    if test_k:
+        test_files, test_targets = first_per_class(test_files, test_targets, test_k)
     if subset:
         keep = balanced_subset_indices(torch.tensor(train_targets), subset, seed).tolist()
         train_files, train_targets = [train_files[i] for i in keep], [train_targets[i] for i in keep]

@@ -8,7 +8,7 @@ A spec (see ``experiments/*.yaml``)::
     seeds: [0, 1]
     settings:                  # shared TrainConfig keys, for every cell
       dataset: imagefolder
-      data_dir: shared:cifar10  # resolved by sadp.data.shared.shared_cifar10()
+      data_dir: ${CIFAR10_DIR}  # a path; $VAR / ${VAR} are read from the environment
       epochs: 30
     method_options:            # optional, per method label
       sadp: {eps: 0.1}
@@ -23,9 +23,9 @@ with only a checkpoint is continued with ``--resume``. Cells run as separate pro
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,15 +34,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, TextIO
-from urllib.parse import parse_qsl
 
 import yaml
 
-from sadp.registry import METHODS
+from sadp.registry import DATASETS, METHODS
 from sadp.train.config import TrainConfig, load_yaml
 from sadp.utils.io import atomic_write_json, atomic_write_text
 
-SHARED_PREFIX = "shared:"
+_ENV_VAR = re.compile(r"\$(?:(\w+)|\{(\w+)\})")  # $NAME or ${NAME}
 RUNS_DIR = "runs"
 CELL_CONFIG = "cell.yaml"
 CELL_INFO = "cell.json"
@@ -181,7 +180,7 @@ class SweepSpec:
         for entry in entries:
             settings = {**self.settings, **entry["settings"]}
             if resolve_data and isinstance(settings.get("data_dir"), str):
-                settings["data_dir"] = resolve_data_dir(settings["data_dir"])
+                settings["data_dir"] = resolve_data_dir(settings["data_dir"], settings.get("dataset"))
             for seed in self.seeds:
                 for m in self.methods:
                     if m["name"] not in entry["methods"]:
@@ -203,23 +202,19 @@ def _check_no_grid_keys(settings: dict[str, Any]) -> None:
         raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
 
 
-def resolve_data_dir(data_dir: str) -> str:
-    """``shared:NAME`` -> ``sadp.data.shared.shared_NAME()``, which extracts the team's shared archive
-    to a cache once and returns its root; ``shared:NAME?key=value&...`` passes keyword arguments
-    (values parsed as YAML), e.g. ``shared:cifar10?members=200`` for the first 200 images of every
-    class in both splits. Any other value is returned unchanged."""
-    if not data_dir.startswith(SHARED_PREFIX):
-        return data_dir
-    name, _, query = data_dir[len(SHARED_PREFIX):].partition("?")
-    kwargs = {k: yaml.safe_load(v) for k, v in parse_qsl(query, keep_blank_values=True)}
-    try:
-        module = importlib.import_module("sadp.data.shared")
-    except ModuleNotFoundError as e:
-        raise RuntimeError(f"data_dir {data_dir!r} needs sadp.data.shared, which is not installed: {e}") from None
-    fn: Callable[[], Any] | None = getattr(module, f"shared_{name}", None)
-    if fn is None:
-        raise ValueError(f"unknown shared dataset {name!r} in data_dir {data_dir!r}: no sadp.data.shared.shared_{name}()")
-    return str(fn(**kwargs))
+def resolve_data_dir(data_dir: str, dataset: str | None = None) -> str:
+    """``data_dir`` with ``~`` and every ``$VAR`` / ``${VAR}`` expanded from the environment (as
+    ``os.path.expanduser`` and ``os.path.expandvars``), so a spec can say ``data_dir: ${CIFAR10_DIR}``.
+    An unset variable is an error naming it and what it should point to (``dataset``'s folder)."""
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1) or match.group(2)
+        if name not in os.environ:
+            what = f"the folder of dataset {dataset!r} ({DATASETS.help(dataset)})" if dataset else "the dataset's folder"
+            raise ValueError(f"data_dir {data_dir!r} needs the environment variable {name}, which is not set; "
+                             f"set {name} to {what}")
+        return os.environ[name]
+
+    return os.path.expanduser(_ENV_VAR.sub(value, data_dir))
 
 
 def cell_state(cell: Cell) -> str:
