@@ -1,4 +1,5 @@
-"""``sadp diagnose``: measure the claims of METHOD.md section 4 on a model and dataset.
+"""``sadp diagnose``: measure, on a model and dataset, how well each importance score tracks the true
+per-example gradient norm and the variance and bias of the epoch gradient estimator it gives.
 
 1. Warm-up: train the model briefly on full data (the trainer, method ``full``).
 2. On a seeded subset of training examples, in eval mode: logits, per-step spike counts (head

@@ -36,7 +36,7 @@ def spiking_module_types() -> tuple[type, ...]:
         from spikingjelly.activation_based import neuron as sj_neuron
 
         types.append(sj_neuron.BaseNode)
-    except Exception:  # noqa: BLE001 - an optional package may fail in many ways (see SUBSTRATE-NOTES)
+    except Exception:  # noqa: BLE001 - a broken optional install raises all kinds of errors on import
         pass
     try:  # snnTorch; optional
         import snntorch

@@ -1,9 +1,10 @@
-"""Importance sampling of exactly K examples (METHOD.md section 3, steps 2-5).
+"""Importance sampling of exactly K examples (the per-epoch steps of SADP in docs/methods.md).
 
 * :func:`floor_scores`: a_i <- max(a_i, eps * mean(a)), so every pi_i > 0 (unbiasedness) and
   every Horvitz-Thompson weight stays below 1/eps.
 * :func:`inclusion_probabilities`: pi_i = min(1, c a_i) with c found by water-filling so that
-  sum_i pi_i = K exactly (the variance-minimising pi for Poisson inclusion, METHOD.md section 1).
+  sum_i pi_i = K exactly (for independent inclusion, the pi that minimises the estimator variance
+  sum_i (1/pi_i - 1) a_i^2 subject to sum_i pi_i = K).
 * :func:`systematic_pps`: systematic probability-proportional-to-size sampling over a random
   order: exactly K distinct examples and P(i in S) = pi_i for every i.
 * :func:`horvitz_thompson_weights`: w_i = K / (N pi_i), so mean_b(w_b l_b) over the epoch is an

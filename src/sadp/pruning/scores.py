@@ -1,6 +1,6 @@
 """Per-example importance scores computed from one training forward pass (no extra passes).
 
-Notation of METHOD.md: z the readout logits, y the one-hot target, p = softmax(z), n_t the spike
+Notation (as in docs/methods.md): z the readout logits, y the one-hot target, p = softmax(z), n_t the spike
 count of the head's input at step t (T steps).
 
 Mean readout (z = mean_t z_t, loss CE(z, y)): delta_t = dl/dz_t = (p - y) / T and the head's

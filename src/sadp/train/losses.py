@@ -15,7 +15,7 @@ def per_example_loss(
 ) -> Tensor:
     """[B] losses.
 
-    ``ce``: cross-entropy of the mean-over-T logits (the mean readout of METHOD.md).
+    ``ce``: cross-entropy of the mean-over-T logits (the mean readout, docs/methods.md).
     ``tet``: TET (Deng et al. 2022): (1 - lambda) mean_t CE(z_t, y) + lambda mean_t MSE(z_t, 1).
     """
     if kind == "ce":

@@ -277,7 +277,7 @@ class Trainer:
                 "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan)}
 
     def _selection_diagnostics(self, plan: Any) -> dict[str, Any]:
-        """Per-epoch pruning diagnostics (issue 8): loss-weight distribution of the kept examples,
+        """Per-epoch pruning diagnostics: loss-weight distribution of the kept examples,
         share of examples never drawn in any pruned epoch so far, and the method's own numbers
         (importance sampling: predicted variance ratio against uniform)."""
         w = plan.weights[plan.indices].double().cpu()

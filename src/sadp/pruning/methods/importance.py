@@ -1,5 +1,5 @@
 """Importance-sampling methods: pi_i proportional to a per-example score, exact-K draws and
-Horvitz-Thompson weights (METHOD.md section 3). They differ only in the score:
+Horvitz-Thompson weights (docs/methods.md). They differ only in the score:
 
 * ``sadp``: the spike-aware gradient bound ||softmax(z) - y|| * mean_t sqrt(n_t + 1)
   (``score="head"``, default) or its multi-layer form (``score="multilayer"``); see
@@ -12,7 +12,7 @@ max(a, eps * mean a), water-filling so sum pi = K, systematic PPS on a random or
 K / (N pi). Full data (weight 1) in the first ``full_first_epochs`` epochs (scores for all
 examples) and from epoch (1 - anneal) * E on (InfoBatch's annealing).
 
-Variants (issue 8), each an option of every importance-sampling method:
+Variants, each an option of every importance-sampling method:
 * ``mix`` = lambda: pi <- lambda K/N + (1 - lambda) pi (uniform mixing; still sum pi = K, still
   unbiased, weights bounded by 1/lambda).
 * ``clip`` = c > 0: weights min(K/(N pi), c). Biased for examples with K/(N pi) > c.
@@ -98,7 +98,7 @@ class ImportanceSampling(ScheduledMethod):
 
     def predicted_variance_ratio(self, pi: Tensor) -> float:
         """Variance of the Horvitz-Thompson gradient estimator under ``pi`` over that of uniform
-        sampling at the same K, for independent inclusion (METHOD.md section 1) with the scores
+        sampling at the same K, for independent (Poisson) inclusion, with the scores
         standing in for the gradient norms: sum (1/pi - 1) a^2 / ((N/K - 1) sum a^2)."""
         a2 = self.filled_scores().square()
         uniform = (self.num_examples / self.budget - 1.0) * float(a2.sum())
