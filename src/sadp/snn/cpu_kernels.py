@@ -22,6 +22,8 @@ from torch import Tensor
 
 from sadp.snn.neuron_spec import NeuronSpec
 
+# Any change to this text, comments included, recompiles the kernels on every machine (the build
+# cache compares the source), so the comments keep their wording: "fused.charge" is neuron_spec.charge.
 _SOURCE = r"""
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -35,7 +37,7 @@ _SOURCE = r"""
 // loop over the chunk's neurons is contiguous and branch-free, so the compiler vectorises it.
 constexpr int64_t C = 512;
 
-// KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as neuron_spec.charge)
+// KIND: 0 IF, 1 LIF decay_input, 2 LIF without input decay (same operation order as fused.charge)
 template <typename T, int KIND>
 static inline T charge(T vv, T x, T tau, T vr) {
   return KIND == 0 ? vv + x : (KIND == 1 ? vv + (x - (vv - vr)) / tau : (vv - (vv - vr) / tau) + x);
