@@ -14,6 +14,19 @@ SUBCOMMANDS = {
 }
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends ``[default: X]`` to an option's help once: not where the help states its default
+    already (``sadp train`` takes its defaults from TrainConfig; its flags default to None so a
+    config file can fill them), and not for switches, positionals or a None/empty default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if ("[default:" in text or not action.option_strings or action.nargs == 0
+                or action.default in (None, [], argparse.SUPPRESS)):
+            return text
+        return f"{text} [default: {action.default}]"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sadp",
@@ -29,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not part of this build
             raise
         p = sub.add_parser(name, help=help_text, description=(mod.__doc__ or help_text).strip(),
-                           formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                           formatter_class=HelpFormatter)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run)
     return parser

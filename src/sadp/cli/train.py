@@ -58,8 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML file of options; flags override it")
     defaults = TrainConfig()
     for name, (typ, text) in FLAGS.items():
+        default = getattr(defaults, name)  # the flag itself defaults to None: a --config value wins over it
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None,
-                       help=f"{text} [default: {getattr(defaults, name)}]")
+                       help=text if default is None else f"{text} [default: {default}]")
     for name, text in BOOL_FLAGS.items():
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, action="store_true", default=None, help=text)
     p.add_argument("--dataset-option", dest="dataset_option", action="append", default=[], metavar="KEY=VALUE",

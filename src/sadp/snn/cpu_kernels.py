@@ -4,9 +4,9 @@ The PyTorch fused path issues ~5 elementwise ops per time step in forward and ~1
 each a full pass over memory; on CPU they cost as much as the convolutions. These kernels do the
 whole T-step recurrence in one pass per neuron, forward and backward.
 
-Built on first use with ``torch.utils.cpp_extension.load_inline`` (tens of seconds, once; cached
-in ``TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``). Set ``SADP_CPU_KERNELS=0`` to skip
-them; any build failure falls back to the PyTorch path with one warning. Compiled with
+Built on first use with ``torch.utils.cpp_extension.load_inline`` (about a minute, once, announced
+in one line on stderr; cached in ``TORCH_EXTENSIONS_DIR`` or ``~/.cache/torch_extensions``). Set
+``SADP_CPU_KERNELS=0`` to skip them; any build failure falls back to the PyTorch path with one warning. Compiled with
 ``-ffp-contract=off`` and the same operation order as :func:`sadp.snn.neuron_spec.charge`, so spikes are
 bit-identical to the reference loop (tested).
 """
@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import warnings
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -331,17 +333,46 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
 SURROGATE_IDS = {"atan": 0, "sigmoid": 1, "triangle": 2}
 
 
+EXTENSION = "sadp_lif_cpu_v8"  # bump with any change to _SOURCE
+
+
+def build_directory() -> Path | None:
+    """Where torch builds and caches the kernels (``$TORCH_EXTENSIONS_DIR`` or
+    ``~/.cache/torch_extensions``, then ``<python>_<device>/sadp_lif_cpu_v8``); None if unknown."""
+    from torch.utils import cpp_extension
+
+    locate = getattr(cpp_extension, "_get_build_directory", None)  # what load_inline itself calls
+    return Path(locate(EXTENSION, False)) if locate is not None else None
+
+
+def needs_build(folder: Path) -> bool:
+    """True unless ``folder`` holds a library built from this very source (load_inline then only loads it)."""
+    from torch.utils.cpp_extension import LIB_EXT
+
+    source, library = folder / "main.cpp", folder / f"{EXTENSION}{LIB_EXT}"
+    try:
+        return not (source.read_text().endswith(_SOURCE) and library.stat().st_mtime >= source.stat().st_mtime)
+    except OSError:  # either file missing
+        return True
+
+
 @functools.lru_cache(maxsize=1)
 def load() -> Any | None:
-    """The compiled extension, or None (disabled, no compiler, build error)."""
+    """The compiled extension, or None (disabled, no compiler, build error). Says so on stderr,
+    in one line, before a build (the first use on a machine, about a minute)."""
     if os.environ.get("SADP_CPU_KERNELS", "1") == "0":
         return None
     try:
         from torch.utils.cpp_extension import load_inline
 
+        folder = build_directory()
+        if folder is not None and needs_build(folder):
+            print(f"sadp: compiling the C++ CPU kernels once (about a minute), cached in {folder}; "
+                  "SADP_CPU_KERNELS=0 skips them", file=sys.stderr, flush=True)
         return load_inline(
-            name="sadp_lif_cpu_v8", cpp_sources=[_SOURCE], functions=None,
+            name=EXTENSION, cpp_sources=[_SOURCE], functions=None,
             extra_cflags=["-O3", "-fopenmp", "-ffp-contract=off"], extra_ldflags=["-fopenmp"], verbose=False,
+            build_directory=None if folder is None else str(folder),
         )
     except Exception as e:  # no compiler, no ninja, headers missing...
         warnings.warn(f"sadp: C++ LIF kernels unavailable ({type(e).__name__}: {e}); using the PyTorch fused path",
