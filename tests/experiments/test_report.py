@@ -250,6 +250,9 @@ def test_time_to_accuracy_finds_the_first_evaluated_crossing(timed_dir: Path) ->
 
 
 def test_speedup_efficiency_from_epoch_times(timed_dir: Path) -> None:
+    # grad_bound: a slow first epoch (12 s, later full epoch 10 s): reference 11 s, tau 6 / 11, first epoch 1.2x
+    write_run(timed_dir, "grad_bound", "grad_bound", 0.5, 0, 0.6, 46.0, seen=4000,
+              rows=_rows([1000, 500, 500, 500, 500, 1000], [12, 6, 6, 6, 6, 10], None, {6: 0.6}))
     runs, _ = load_runs(timed_dir)
     rows = {(r["label"], r["ratio"]): r for r in speedup_table(runs)}
     rnd = rows[("random_dynamic", 0.5)]
@@ -267,6 +270,10 @@ def test_speedup_efficiency_from_epoch_times(timed_dir: Path) -> None:
     assert rnd["n_run_wall"] == 1 and rnd["run_time_ratio_wall"] == pytest.approx(44 / 60)
     assert rnd["run_time_ratio_cpu"] == pytest.approx(32 / 48)
     assert rnd["run_efficiency_wall"] == pytest.approx((4000 / 6000) / (44 / 60))
+    assert rnd["first_epoch_ratio_wall"] == pytest.approx(1.0)
+    gb = rows[("grad_bound", 0.5)]
+    assert gb["epoch_time_ratio_wall"] == pytest.approx(6 / 11) and gb["first_epoch_ratio_wall"] == pytest.approx(1.2)
+    assert math.isnan(gb["epoch_time_ratio_cpu"]) and math.isnan(gb["step_fraction"])  # not logged
     # InfoBatch has no full epoch of its own: 7 s against the full-data run's 10 s, kept 0.7
     ib = rows[("infobatch", 0.5)]
     assert ib["reference"] == "full-data run, same seed" and ib["epoch_time_ratio_wall"] == pytest.approx(0.7)
@@ -281,6 +288,9 @@ def test_report_has_tta_speedup_and_csvs(timed_dir: Path, tmp_path: Path) -> Non
     assert "the fewest examples: **random_dynamic r=0.5**" in md  # 42% of the examples, full data 67%
     assert "sadp r=0.5 seed 0 (never)" in md
     assert "CPU = process CPU seconds" in md
+    # CPU: random and sadp at tau = s = 0.5; InfoBatch 6 / 8 = 0.75 against s = 0.7: (0.75 - 0.7) / 0.3 = 17%
+    assert "no fixed per-epoch part measurable) for: random_dynamic r=0.5, sadp r=0.5." in md
+    assert "(cpu time): infobatch r=0.5 (17%)" in md
     assert "Time plots and shares use process CPU seconds" in md
     with open(out / "tta.csv") as f:
         tta = list(csv.DictReader(f))
