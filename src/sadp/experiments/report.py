@@ -188,17 +188,13 @@ def time_basis(runs: Iterable[Run]) -> str:
     return "cpu" if all(not math.isnan(r.cpu_time_s) for r in runs) else "wall"
 
 
-def _run_time(r: Run, basis: str) -> float:
-    return r.cpu_time_s if basis == "cpu" else r.train_time_s
-
-
-def _paired_ratios(g: list[Run], full: dict[int, Run], value: Callable[[Run], float]) -> list[float]:
-    """value(run) / value(full-data run of the same seed), for the seeds that have both."""
+def _paired_ratios(g: list[Run], full: dict[int, Run], value: Callable[[Run], float]) -> list[tuple[Run, float]]:
+    """(run, value(run) / value(full-data run of the same seed)) for the runs of ``g`` that have both."""
     out = []
     for r in g:
         ref = full.get(r.seed)
         if ref is not None and value(ref) > 0 and not math.isnan(value(r)):
-            out.append(value(r) / value(ref))
+            out.append((r, value(r) / value(ref)))
     return out
 
 
@@ -232,8 +228,8 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
         theory = [r.theoretical_speedup for r in g]
         measured = _mean(speedups)
         acc_low, acc_high = t_interval(accs)
-        wall_frac = _paired_ratios(g, full, lambda r: r.train_time_s)
-        cpu_frac = _paired_ratios(g, full, lambda r: r.cpu_time_s)
+        wall_frac = [t for _, t in _paired_ratios(g, full, lambda r: r.train_time_s)]
+        cpu_frac = [t for _, t in _paired_ratios(g, full, lambda r: r.cpu_time_s)]
         rows.append({
             "label": label, "method": g[0].method, "ratio": ratio, "n": len(g),
             "seeds": [r.seed for r in g],
@@ -497,9 +493,7 @@ def speedup_table(runs: list[Run]) -> list[dict[str, Any]]:
                 row[f"epoch_{key}"], (row[f"epoch_{key}_ci_low"], row[f"epoch_{key}_ci_high"]) = _mean(vals), t_interval(vals)
             tau, s = row[f"epoch_time_ratio_{clock}"], _steps_or_kept(row)
             row[f"fixed_share_{clock}"] = (tau - s) / (1 - s) if s < 1 else math.nan
-            value = (lambda r: r.train_time_s) if clock == "wall" else (lambda r: r.cpu_time_s)
-            paired = [(r, value(r) / value(full[r.seed])) for r in g
-                      if r.seed in full and value(full[r.seed]) > 0 and not math.isnan(value(r))]
+            paired = _paired_ratios(g, full, (lambda r: r.train_time_s) if clock == "wall" else (lambda r: r.cpu_time_s))
             ratios_ = [t for _, t in paired]
             row[f"run_time_ratio_{clock}"] = _mean(ratios_)
             row[f"run_time_ratio_{clock}_ci_low"], row[f"run_time_ratio_{clock}_ci_high"] = t_interval(ratios_)
