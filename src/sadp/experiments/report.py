@@ -548,8 +548,8 @@ def speedup_sentences(rows: list[dict[str, Any]]) -> list[str]:
                    f"{', '.join(faster)}.")
     first = _mean(r["first_epoch_ratio_wall"] for r in rows)
     if not math.isnan(first):
-        out.append(f"The first epoch, one of the full reference epochs, took {first:.2f}x the wall time of the later "
-                   "full epochs on average (one-off start-up lands there); above 1 it lowers tau and raises efficiency.")
+        out.append(f"The first epoch took {first:.2f}x the wall time of the later full epochs on average; it is one of "
+                   "the reference epochs, so above 1 it lowers tau and raises the efficiency.")
     if clock == "cpu" and any(not math.isnan(r["epoch_time_ratio_wall"]) for r in rows):
         out.append("Wall-time ratios are shown beside the CPU ones; where they differ, other load on the machine "
                    "changed between the pruned and the full epochs.")
@@ -824,7 +824,8 @@ def _speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
                "Wall time only: these runs did not log CPU seconds."),
             "", _md_table(header, body), "",
             "Whole runs (all epochs, evaluation excluded) against the full-data run of the same seed: run efficiency = "
-            "examples seen (share of full data's) / time ratio.", "", _md_table(run_header, run_body), ""] + speedup_sentences(rows)
+            "examples seen (share of full data's) / time ratio.", "", _md_table(run_header, run_body), ""] + [
+                "- " + line for line in speedup_sentences(rows)]
 
 
 def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, Any]],
