@@ -288,6 +288,8 @@ def test_report_has_tta_speedup_and_csvs(timed_dir: Path, tmp_path: Path) -> Non
     assert "the fewest examples: **random_dynamic r=0.5**" in md  # 42% of the examples, full data 67%
     assert "sadp r=0.5 seed 0 (never)" in md
     assert "CPU = process CPU seconds" in md
+    # whole-run speedup, seed 0: 60 / 44 s wall, 48 / 32 s CPU; theoretical 6000 / 4000
+    assert "| 1.36x / 1.50x | 1.50x | 0.91 / 1.00 |" in md
     # CPU: random and sadp at tau = s = 0.5; InfoBatch 6 / 8 = 0.75 against s = 0.7: (0.75 - 0.7) / 0.3 = 17%
     assert "no fixed per-epoch part measurable) for: random_dynamic r=0.5, sadp r=0.5." in md
     assert "(cpu time): infobatch r=0.5 (17%)" in md

@@ -250,6 +250,8 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
             "train_cpu_s_mean": _mean([r.cpu_time_s for r in g]),
             "time_fraction_wall": _mean(wall_frac), "time_fraction_wall_ci": list(t_interval(wall_frac)),
             "time_fraction_cpu": _mean(cpu_frac), "time_fraction_cpu_ci": list(t_interval(cpu_frac)),
+            "speedup_measured_cpu": _mean([1 / t for t in cpu_frac]),
+            "efficiency_cpu": _mean([1 / t for t in cpu_frac]) / _mean(theory),
         })
     return rows
 
@@ -463,14 +465,18 @@ def epoch_speedup(run: Run, full_by_seed: dict[int, Run]) -> dict[str, Any] | No
 
     kept = _mean([m["selected"] / n for m in pruned])
     tau_wall, tau_cpu = ratio("epoch_time_s"), ratio("epoch_cpu_s")
-    # the first epoch carries one-off start-up costs; it is one of the reference epochs, so say how much
+    # the first epoch may carry one-off start-up costs; it is one of the reference epochs, so say how much
     first, later = full_rows[0], full_rows[1:]
-    first_ratio = (float(first["epoch_time_s"]) / _mean([float(m["epoch_time_s"]) for m in later])
-                   if later and first.get("epoch") == 1 else math.nan)
+
+    def first_ratio(key: str) -> float:
+        if not later or first.get("epoch") != 1 or any(key not in m for m in full_rows):
+            return math.nan
+        return float(first[key]) / _mean([float(m[key]) for m in later])
+
     return {"kept_fraction": kept, "step_fraction": ratio("steps"), "time_ratio_wall": tau_wall,
             "time_ratio_cpu": tau_cpu, "efficiency_wall": kept / tau_wall, "efficiency_cpu": kept / tau_cpu,
             "reference": reference, "full_epochs": len(full_rows), "pruned_epochs": len(pruned),
-            "first_epoch_ratio_wall": first_ratio}
+            "first_epoch_ratio_wall": first_ratio("epoch_time_s"), "first_epoch_ratio_cpu": first_ratio("epoch_cpu_s")}
 
 
 def speedup_table(runs: list[Run]) -> list[dict[str, Any]]:
@@ -499,7 +505,8 @@ def speedup_table(runs: list[Run]) -> list[dict[str, Any]]:
             row[f"run_time_ratio_{clock}_ci_low"], row[f"run_time_ratio_{clock}_ci_high"] = t_interval(ratios_)
             row[f"run_efficiency_{clock}"] = _mean([r.examples_fraction / t for r, t in paired])
             row[f"n_run_{clock}"] = len(paired)
-        row["first_epoch_ratio_wall"] = _mean(e["first_epoch_ratio_wall"] for e in per)
+        for clock in ("wall", "cpu"):
+            row[f"first_epoch_ratio_{clock}"] = _mean(e[f"first_epoch_ratio_{clock}"] for e in per)
         row["run_examples_fraction"] = _mean(r.examples_fraction for r in g)
         rows.append(row)
     return rows
@@ -546,9 +553,9 @@ def speedup_sentences(rows: list[dict[str, Any]]) -> list[str]:
     if faster:
         out.append(f"Pruned epochs ran faster per step than the same runs' full epochs ({clock} time) for: "
                    f"{', '.join(faster)}.")
-    first = _mean(r["first_epoch_ratio_wall"] for r in rows)
+    first = _mean(r[f"first_epoch_ratio_{clock}"] for r in rows)
     if not math.isnan(first):
-        out.append(f"The first epoch took {first:.2f}x the wall time of the later full epochs on average; it is one of "
+        out.append(f"The first epoch took {first:.2f}x the {clock} time of the later full epochs on average; it is one of "
                    "the reference epochs, so above 1 it lowers tau and raises the efficiency.")
     if clock == "cpu" and any(not math.isnan(r["epoch_time_ratio_wall"]) for r in rows):
         out.append("Wall-time ratios are shown beside the CPU ones; where they differ, other load on the machine "
@@ -865,11 +872,14 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     out += ["", "## Accuracy and time", "",
             "Test accuracy (%) at the last epoch, mean ± sample std over seeds (n seeds), and its t-based 95% CI. "
             "Training time excludes evaluation" + (" (wall; CPU seconds beside it)" if has_cpu else " (wall)")
-            + ". Measured speedup = full-data training time / this run's, paired by seed; theoretical = full-data "
+            + ". Measured speedup = full-data training time / this run's, paired by seed (the CPU one only over seeds "
+            "with a full-data run); theoretical = full-data "
             "examples / examples actually trained on (examples seen, as a share of full data's); efficiency = "
             "measured / theoretical. Compare methods at equal examples seen.", ""]
     header = ["method", "ratio", "test acc %", "95% CI", "Δ vs full (pp)", "train acc %", "examples seen", "train time s"]
-    header += (["train CPU s"] if has_cpu else []) + ["time saved", "speedup measured", "speedup theoretical", "efficiency"]
+    header += (["train CPU s"] if has_cpu else []) + ["time saved (wall)"] + (
+        ["speedup measured (wall / CPU)", "speedup theoretical", "efficiency (wall / CPU)"] if has_cpu else
+        ["speedup measured", "speedup theoretical", "efficiency"])
     body = []
     for r in table:
         cells = [r["label"], _ratio_str(r), _acc_cell(r["test_acc_mean"], r["test_acc_std"], r["n"]),
@@ -879,8 +889,12 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                  f"{_num(r['train_time_s_mean'], tfmt)} ± {_num(r['train_time_s_std'], tfmt)}"]
         if has_cpu:
             cells.append(_num(r["train_cpu_s_mean"], tfmt))
-        cells += ["—" if r["method"] == FULL_METHOD else f"{_pct(r['time_saved'], 0)}%",
-                  _times(r["speedup_measured"]), _times(r["speedup_theoretical"]), _num(r["efficiency"])]
+        cells.append("—" if r["method"] == FULL_METHOD else f"{_pct(r['time_saved'], 0)}%")
+        if has_cpu:
+            cells += [f"{_times(r['speedup_measured'])} / {_times(r['speedup_measured_cpu'])}", _times(r["speedup_theoretical"]),
+                      f"{_num(r['efficiency'])} / {_num(r['efficiency_cpu'])}"]
+        else:
+            cells += [_times(r["speedup_measured"]), _times(r["speedup_theoretical"]), _num(r["efficiency"])]
         body.append(cells)
     out.append(_md_table(header, body))
     out += ["", "## Per-seed test accuracy (%)", ""]
