@@ -38,7 +38,8 @@ def _add_legend(fig: Any, handles: list[Any] | None = None, labels: list[str] | 
                     labels.append(lab)
     fig.tight_layout()
     if handles:
-        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+        top = max(ax.get_position().y1 for ax in fig.axes)  # level with the axes, below any suptitle
+        fig.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.0, top), fontsize=8, frameon=False)
 
 
 def _save_figure(fig: Any, out: Path, name: str, dpi: int = 120) -> str:
@@ -100,6 +101,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
     ax.set(xlabel="pruning ratio r", ylabel="test accuracy (%)", title="Accuracy vs pruning ratio (mean ± std over seeds)")
     if ratios:
         ax.set_xticks(ratios)
+        ax.set_xlim(min(ratios) - 0.1, max(ratios) + 0.1)
     ax.grid(alpha=0.3)
     _add_legend(fig)
     names.append(_save_figure(fig, out, "accuracy_vs_ratio.png"))
@@ -110,7 +112,8 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
         f = full[0]
         full_band(ax, f["train_time_s_mean"], f["train_time_s_std"], "full data")
         if ratios:
-            ax.plot(ratios, [f["train_time_s_mean"] * (1 - r) for r in ratios], ":", color="gray", label="full x (1 - r)")
+            ax.plot(ratios, [f["train_time_s_mean"] * (1 - r) for r in ratios], ":", marker="_", markersize=12,
+                    color="gray", label="full x (1 - r)")
     for lab in labels:
         rows = sorted((r for r in pruned if r["label"] == lab), key=lambda r: r["ratio"])
         xs = [r["ratio"] for r in rows]
@@ -118,11 +121,12 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
                     yerr=[0 if math.isnan(r["train_time_s_std"]) else r["train_time_s_std"] for r in rows],
                     marker="o", capsize=3, color=colors[lab], label=f"{lab} measured")
         if full:
-            ax.plot(xs, [full[0]["train_time_s_mean"] / r["speedup_theoretical"] for r in rows], "--",
-                    color=colors[lab], alpha=0.7, label=f"{lab} theoretical (examples seen)")
+            ax.plot([x + dodge[lab] for x in xs], [full[0]["train_time_s_mean"] / r["speedup_theoretical"] for r in rows],
+                    "--", marker="x", color=colors[lab], alpha=0.7, label=f"{lab} theoretical (examples seen)")
     ax.set(xlabel="pruning ratio r", ylabel="training time, wall (s)", title="Training time vs pruning ratio")
     if ratios:
         ax.set_xticks(ratios)
+        ax.set_xlim(min(ratios) - 0.1, max(ratios) + 0.1)
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
     _add_legend(fig)
@@ -130,7 +134,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
 
     # test accuracy per epoch: one panel per ratio, full data in each, band = min..max over seeds
     panels = ratios or [0.0]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.5 * len(panels), 3.6), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(6.0, 4.5 * len(panels)), 3.6), squeeze=False, sharey=True)
     for ax, ratio in zip(axes[0], panels):
         for lab, g in _panel_groups(runs, labels, ratio):
             g = [r for r in g if r.test_curve]
@@ -171,7 +175,7 @@ def _learning_curves(runs: list[Run], labels: list[str], colors: dict[str, str],
     """Test accuracy against cumulative examples seen (top row) and training time (bottom row), one
     column per ratio with full data in each; mean over seeds at the epochs every seed evaluated."""
     basis = time_basis(runs)
-    fig, axes = plt.subplots(2, len(panels), figsize=(4.5 * len(panels), 7), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(2, len(panels), figsize=(max(6.0, 4.5 * len(panels)), 7), squeeze=False, sharey=True)
     for col, ratio in enumerate(panels):
         for lab, g in _panel_groups(runs, labels, ratio):
             if not g:
@@ -187,7 +191,7 @@ def _learning_curves(runs: list[Run], labels: list[str], colors: dict[str, str],
             axes[row][col].set_xlim(left=0)
     for row in (0, 1):
         axes[row][0].set_ylabel("test accuracy (%)")
-    fig.suptitle("Test accuracy against cumulative examples seen and training time (mean over seeds)", fontsize=10)
+    fig.suptitle("Test accuracy against examples seen (top) and training time (bottom), mean over seeds", fontsize=10)
     _add_legend(fig)
     return _save_figure(fig, out, "learning_curves.png")
 
