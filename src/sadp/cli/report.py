@@ -1,9 +1,12 @@
 """Summarise a sweep (or any directory of `sadp train` runs) into a markdown report.
 
-Writes REPORT_DIR/report.md (accuracy mean +- std and n per method x ratio with the full-data
-row, per-seed values, time saved, measured vs theoretical speedup, paired per-seed comparison
-against random_dynamic), table.csv/table.json/runs.csv, and PNG plots (accuracy vs ratio, training
-time vs ratio with the theoretical line, test-accuracy curves per epoch).
+Writes REPORT_DIR/report.md (the answer in words; the full-data runs' fit and plateau check;
+accuracy mean +- std, 95% CI and n per method x ratio; paired-by-seed comparisons against
+random_dynamic, against full data and at equal examples seen, each with a 95% CI, sign and
+Wilcoxon tests; time-to-accuracy; per-epoch and whole-run speedup against theory; SADP's
+spike-factor spread), table.csv/table.json/runs.csv/paired.csv/tta.csv/speedup.csv, and PNG
+plots (cost-accuracy frontier, learning curves against examples seen and training time,
+accuracy and time vs ratio, test accuracy per epoch).
 """
 from __future__ import annotations
 
