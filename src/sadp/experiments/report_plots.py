@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sadp.experiments.report import FULL_METHOD, Run, _mean, time_basis
+from sadp.experiments.runs import FULL_METHOD, Run, _mean, time_basis
 
 RATIO_MARKERS = ("v", "o", "s", "D", "^", "P", "X")
 DIAG_PANELS = (("var_ratio_pred", "predicted variance ratio vs uniform"), ("weight_max", "largest loss weight"),
