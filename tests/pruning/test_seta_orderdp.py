@@ -287,5 +287,5 @@ def test_ratio_sets_examples_per_epoch_through_the_trainer(tmp_path: Path) -> No
     assert sizes[0] == K_TRAIN and summary["examples_seen"] == sum(sizes)
     window = [r["selected"] for r in rows if "seta_window_start" in r]
     assert len(window) == 6 and abs(sum(window) / len(window) - K_TRAIN) <= 0.1 * K_TRAIN, sizes
-    assert sum(sizes) <= 8 * K_TRAIN and sum(sizes) >= 8 * K_TRAIN - max(0, K_TRAIN - sizes[-1])
+    assert sum(sizes) == 8 * K_TRAIN  # the annealing epoch (7) pays back what is still short
     assert all(math.isfinite(r["train_loss"]) for r in rows)
