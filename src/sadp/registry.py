@@ -13,11 +13,17 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
-    """A name -> factory mapping with helpful errors."""
+    """A name -> factory mapping with helpful errors.
 
-    def __init__(self, kind: str, modules: Iterable[str] = ()) -> None:
+    With ``name_attr`` the registry is the one source of an entry's name: ``register(name)`` sets
+    that attribute of the registered object (as timm's ``register_model`` does), so classes do not
+    repeat their registered name.
+    """
+
+    def __init__(self, kind: str, modules: Iterable[str] = (), name_attr: str | None = None) -> None:
         self.kind = kind
         self._modules = tuple(modules)
+        self._name_attr = name_attr
         self._entries: dict[str, T] = {}
         self._help: dict[str, str] = {}
         self._loaded = False
@@ -27,6 +33,8 @@ class Registry(Generic[T]):
             if name in self._entries and self._entries[name] is not obj:
                 raise ValueError(f"{self.kind} {name!r} is registered twice")
             self._entries[name] = obj
+            if self._name_attr is not None:
+                setattr(obj, self._name_attr, name)
             self._help[name] = help or (getattr(obj, "__doc__", "") or "").strip().split("\n")[0]
             return obj
 
@@ -65,4 +73,4 @@ class Registry(Generic[T]):
 
 MODELS: Registry[Callable[..., Any]] = Registry("model", ["sadp.snn.models"])
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", ["sadp.data"])
-METHODS: Registry[Callable[..., Any]] = Registry("pruning method", ["sadp.pruning.methods"])
+METHODS: Registry[Callable[..., Any]] = Registry("pruning method", ["sadp.pruning.methods"], name_attr="name")

@@ -17,7 +17,7 @@ from sadp.experiments.sweep import Launcher, Sweep, SweepSpec, cell_state, resol
 
 SPEC = {
     "name": "t",
-    "methods": ["full", "random_dynamic", {"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}, "lr": 0.01}],
+    "methods": ["full", "random_dynamic", {"name": "sadp_floor", "method": "sadp", "method_options": {"floor": 0.2}, "lr": 0.01}],
     "ratios": [0.3, 0.5],
     "seeds": [0, 1],
     "settings": {"dataset": "digits", "epochs": 2, "subset": 200},
@@ -55,10 +55,10 @@ def test_grid_runs_full_once_per_seed() -> None:
     # per seed: full once, two pruning methods x 2 ratios
     assert len(cells) == 2 * (1 + 2 * 2)
     ids = {c.id for c in cells}
-    assert {"full-r0-s0", "full-r0-s1", "random_dynamic-r0.3-s1", "sadp_eps-r0.5-s0"} <= ids
-    variant = next(c for c in cells if c.id == "sadp_eps-r0.5-s0")
+    assert {"full-r0-s0", "full-r0-s1", "random_dynamic-r0.3-s1", "sadp_floor-r0.5-s0"} <= ids
+    variant = next(c for c in cells if c.id == "sadp_floor-r0.5-s0")
     assert variant.method == "sadp" and variant.config["method"] == "sadp"
-    assert variant.config["method_options"] == {"eps": 0.2} and variant.config["lr"] == 0.01
+    assert variant.config["method_options"] == {"floor": 0.2} and variant.config["lr"] == 0.01
     rnd = next(c for c in cells if c.id == "random_dynamic-r0.3-s1")
     assert rnd.config["method_options"] == {"anneal": 0.0} and rnd.config["seed"] == 1 and rnd.config["ratio"] == 0.3
     assert rnd.config["out"] == str(Path("/tmp/out/runs/random_dynamic-r0.3-s1"))
@@ -76,6 +76,31 @@ def test_grid_runs_full_once_per_seed() -> None:
 def test_invalid_specs_fail_before_running(bad: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         SweepSpec.from_dict({**SPEC, **bad}).cells("/tmp/out")
+
+
+@pytest.mark.parametrize("change, message", [
+    # sadp has no option eps (its floor is called floor): caught when the spec is parsed.
+    ({"methods": [{"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}}]},
+     r"cell sadp_eps-r0.3-s0: pruning method 'sadp' got unknown option\(s\) \['eps'\]; valid options: .*floor"),
+    ({"method_options": {"sadp": {"floor": 2.0}}, "methods": ["sadp"]}, r"cell sadp-r0.3-s0: .*floor"),
+    ({"methods": [{"name": "s", "method": "seta", "method_options": {"groups": 0}}]}, r"cell s-r0.3-s0: .*groups"),
+    # OrderDP's split must multiply to 1 - r at every ratio of the grid: rho_q = 0.6 < 1 - 0.3.
+    ({"methods": [{"name": "o", "method": "orderdp", "method_options": {"rho_q": 0.6}}]}, r"cell o-r0.3-s0: .*rho_q"),
+])
+def test_invalid_method_options_fail_when_the_spec_is_parsed(change: dict, message: str, tmp_path: Path) -> None:
+    spec = SweepSpec.from_dict({**SPEC, **change})
+    with pytest.raises(ValueError, match=message):
+        spec.cells("/tmp/out")
+    with pytest.raises(ValueError, match=message):
+        Sweep(spec, tmp_path / "o", launcher=FakeLauncher())  # what `sadp sweep` (and --dry-run) builds
+    assert not (tmp_path / "o").exists()
+
+
+def test_dry_run_rejects_an_invalid_method_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({**SPEC, "methods": [{"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}}]}))
+    assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--dry-run"]) != 0
+    assert "unknown option" in capsys.readouterr().err
 
 
 def test_unknown_method_is_rejected(tmp_path: Path) -> None:
@@ -167,6 +192,27 @@ def test_shipped_specs_parse() -> None:
         assert cells, p
     cpu = SweepSpec.load(root / "cifar10-cpu.yaml").cells("/tmp/out", resolve_data=False)
     assert len(cpu) == 14  # full x 2 seeds + 3 methods x 2 ratios x 2 seeds
+
+
+@pytest.mark.slow
+def test_real_sweep_with_seta_and_orderdp_and_report(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(yaml.safe_dump({"name": "baselines", "methods": ["seta", "orderdp"], "ratios": [0.5], "seeds": [0],
+                                    "settings": {"dataset": "digits", "epochs": 2, "subset": 200, "batch_size": 50,
+                                                 "model": "mlp"}}))
+    out = tmp_path / "sweep"
+    assert main(["sweep", str(spec), "--out", str(out)]) == 0
+    for cell, per_epoch in (("seta-r0.5-s0", None), ("orderdp-r0.5-s0", [99, 99])):
+        summary = json.loads((out / "runs" / cell / "summary.json").read_text())
+        rows = [json.loads(line) for line in (out / "runs" / cell / "metrics.jsonl").read_text().splitlines()]
+        assert summary["examples_seen"] == sum(r["selected"] for r in rows)
+        if per_epoch:  # q = floor(0.7071 * floor(0.7071 * 200)) = 99
+            assert [r["selected"] for r in rows] == per_epoch
+        else:  # K = 100 in epoch 0, then the window's share (annealing starts at epoch 2 of 2: none)
+            assert rows[0]["selected"] == 100 and rows[1]["selected"] <= 100
+    assert main(["report", str(out)]) == 0
+    report = (out / "report" / "report.md").read_text()
+    assert "seta" in report and "orderdp" in report
 
 
 @pytest.mark.slow

@@ -224,6 +224,100 @@ def test_bandits_rank_by_loss() -> None:
     assert {1, 3} <= sel and len(sel) == 3  # top 2 exploited, 1 explored from the rest
 
 
+def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
+    # ema = 0.5 (a = 0.5). Example 0 sees losses 1, 3, 0:
+    #   mean 1 -> 1 + 0.5 * 2 = 2 -> 2 + 0.5 * (-2) = 1
+    #   var  0 -> 0.5 * (0 + 0.5 * 2^2) = 1 -> 0.5 * (1 + 0.5 * (-2)^2) = 1.5
+    # Example 1 sees 2, 2, 2: mean 2, var 0. Examples 2, 3 see 0.5 each time: mean 0.5, var 0.
+    m = build_method("ucb", 4, ratio=0.75, epochs=6, ema=0.5, c=2.0)
+    for e, losses in enumerate(([1.0, 2.0, 0.5, 0.5], [3.0, 2.0, 0.5, 0.5], [0.0, 2.0, 0.5, 0.5])):
+        m.select(e)
+        m.observe(BatchStats(torch.arange(4), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), torch.tensor(losses)))
+    assert m.mean.tolist() == [1.0, 2.0, 0.5, 0.5]
+    assert m.var.tolist() == [1.5, 0.0, 0.0, 0.0]
+    # K = 1. Value mean + c std: 1 + 2 sqrt(1.5) = 3.449 for example 0 against 2 for example 1.
+    assert m.value()[0].item() == pytest.approx(1 + 2 * 1.5 ** 0.5)
+    assert m.select(3).indices.tolist() == [0]
+    greedy = build_method("ucb", 4, ratio=0.75, epochs=6, ema=0.5, c=0.0)
+    greedy.load_state_dict(m.state_dict())
+    assert greedy.select(3).indices.tolist() == [1]  # without exploration: the higher mean
+    # c = 0.5: 1 + 0.5 * 1.2247 = 1.61 < 2, exploration too weak to overturn the mean.
+    mild = build_method("ucb", 4, ratio=0.75, epochs=6, ema=0.5, c=0.5)
+    mild.load_state_dict(m.state_dict())
+    assert mild.select(3).indices.tolist() == [1]
+    # Never-observed examples rank first (+inf).
+    fresh = build_method("ucb", 4, ratio=0.5, epochs=6, full_first_epochs=0)
+    fresh.observe(BatchStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), torch.tensor([9.0, 9.0])))
+    assert set(fresh.select(0).indices.tolist()) == {2, 3}
+
+
+def test_static_warmups_that_cannot_score_are_errors() -> None:
+    # forgetting: two presentations are needed for one event. The default warm-up is at least 2,
+    # so short runs (E <= 14, where 10% rounds to 1) count events instead of picking at random.
+    assert build_method("forgetting", N, ratio=0.5, epochs=10).warmup_epochs == 2
+    assert build_method("forgetting", N, ratio=0.5, epochs=40).warmup_epochs == 4
+    assert build_method("el2n", N, ratio=0.5, epochs=10).warmup_epochs == 1
+    with pytest.raises(ValueError, match=r"forgetting.*warmup_epochs=1 is too short.*warmup_epochs >= 2"):
+        build_method("forgetting", N, ratio=0.5, epochs=10, warmup_epochs=1)
+    with pytest.raises(ValueError, match=r"el2n.*warmup_epochs=0 is too short.*warmup_epochs >= 1"):
+        build_method("el2n", N, ratio=0.5, epochs=10, warmup_epochs=0)
+    # Fine where nothing is selected by score: no pruning, or a run that is all warm-up.
+    build_method("el2n", N, ratio=0.0, epochs=10, warmup_epochs=0)
+    build_method("forgetting", N, ratio=0.5, epochs=1, warmup_epochs=1)
+    build_method("grand", N, ratio=0.5, epochs=10, warmup_epochs=0)  # scores at initialisation
+
+
+def test_registry_names_every_method() -> None:
+    from sadp.registry import Registry
+
+    for name in ALL:
+        cls = METHODS.get(name)
+        assert cls.name == name and build_method(name, 8, epochs=2).name == name
+    reg: Registry = Registry("thing", name_attr="name")
+
+    @reg.register("widget")
+    class Widget:
+        pass
+
+    assert Widget.name == "widget"  # type: ignore[attr-defined]
+
+
+def test_select_template_handles_ratio_zero_and_full_epochs() -> None:
+    from sadp.pruning import PruningMethod
+
+    class EveryOther(PruningMethod):
+        """Only the pruned plan and a schedule: the template does the rest."""
+
+        def is_full_epoch(self, epoch: int) -> bool:
+            return epoch % 2 == 0
+
+        def pruned_plan(self, epoch: int):
+            return self.subset_plan(torch.tensor([epoch % 4, 5]), torch.full((8,), 2.0))
+
+    m = EveryOther(8, ratio=0.5, epochs=4)
+    assert len(m.select(1)) == 2 and m.current_epoch == 1 and m.weights[5] == 2.0
+    full = m.select(2)
+    assert len(full) == 8 and m.current_epoch == 2 and torch.equal(full.weights, torch.ones(8))
+    assert len(EveryOther(8, ratio=0.0, epochs=4).select(1)) == 8  # ratio 0: always full
+    with pytest.raises(NotImplementedError, match="pruned_plan"):
+        PruningMethod(8, ratio=0.5, epochs=2).select(0)
+
+
+def test_old_checkpoint_state_with_a_generator_still_loads() -> None:
+    # State as saved before the unused generator was removed: an extra "generator" key.
+    old = {"generator": torch.Generator().manual_seed(3).get_state(), "weights": torch.ones(N),
+           "current_epoch": 2, "scores": torch.arange(N, dtype=torch.float32), "seen": torch.ones(N)}
+    m = build_method("sadp", N, ratio=0.5, epochs=6, seed=1)
+    m.load_state_dict(old)
+    assert torch.equal(m.scores, torch.arange(N, dtype=torch.float32)) and m.current_epoch == 2
+    assert "generator" not in m.state_dict() and not hasattr(m, "generator")
+    reference = build_method("sadp", N, ratio=0.5, epochs=6, seed=1)
+    reference.scores, reference.seen = torch.arange(N, dtype=torch.float32), torch.ones(N)
+    assert torch.equal(m.select(3).indices, reference.select(3).indices)
+    with pytest.raises(ValueError, match=r"lacks \['seen'\]"):
+        m.load_state_dict({k: v for k, v in old.items() if k != "seen"})
+
+
 def test_grand_scores_are_true_gradient_norms() -> None:
     probe = tiny_probe()
     m = build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0)

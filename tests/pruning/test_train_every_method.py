@@ -23,7 +23,9 @@ EXPECTED = {  # selected examples per epoch
     "epsilon_greedy": [N, K, K],
     "el2n": [N, K, K],  # warm-up max(1, round(0.1 * 3)) = 1 epoch
     "grand": [N, K, K],
-    "forgetting": [N, K, K],
+    "forgetting": [N, N, K],  # warm-up at least 2 epochs: one forgetting event needs two presentations
+    "orderdp": [74] * 3,  # q = floor(0.7071 * floor(0.7071 * 150)) = floor(0.7071 * 106) = 74, every epoch
+    "seta": None,  # K, the window's share (<= K), then K plus the shortfall (annealing from epoch 2)
 }
 
 
@@ -46,6 +48,8 @@ def test_every_method_trains(tmp_path: Path, name: str) -> None:
     assert summary["examples_seen"] == sum(selected)
     if name == "infobatch":
         assert selected[0] == N and selected[2] == N and selected[1] < N  # full, pruned, annealed
+    elif name == "seta":
+        assert selected[0] == K and selected[1] <= K and sum(selected) == 3 * K
     else:
         assert selected == EXPECTED[name]
     assert all(math.isfinite(r["train_loss"]) for r in rows)

@@ -11,7 +11,7 @@ A spec (see ``experiments/*.yaml``)::
       data_dir: ${CIFAR10_DIR}  # a path; $VAR / ${VAR} are read from the environment
       epochs: 30
     method_options:            # optional, per method label
-      sadp: {eps: 0.1}
+      sadp: {floor: 0.2}
 
 Full-data methods (``full_methods``, default ``[full]``) run once per seed with ratio 0, not once
 per ratio. Each cell is one run directory ``OUT/runs/<cell id>/`` following the ``sadp train``
@@ -191,9 +191,20 @@ class SweepSpec:
                         config["method_options"] = {**(config.get("method_options") or {}), **m["method_options"]}
                         cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"])
                         config["out"] = str(runs / cell.id)
-                        TrainConfig.from_dict(config).validate()  # fail before anything runs
+                        _check_method(cell.id, TrainConfig.from_dict(config).validate())  # fail before anything runs
                         cells.append(cell)
         return cells
+
+
+def _check_method(cell_id: str, cfg: TrainConfig) -> None:
+    """Build the cell's pruning method once, so an unknown method or a bad method option fails when
+    the spec is parsed rather than cell by cell at run time. The data is not loaded yet: the size
+    is the cell's ``subset`` or a nominal 1,000 examples."""
+    try:
+        METHODS.build(cfg.method, cfg.subset or 1000, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
+                      **cfg.method_options)
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"cell {cell_id}: {e.args[0] if e.args else e}") from None
 
 
 def _check_no_grid_keys(settings: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ Per epoch a method
   2. ``observe(stats)`` after each trained batch: indices, logits, targets, per-example loss and
      spike counts of that batch (all detached, still on the training device);
   3. ``end_epoch(epoch)`` once the epoch's batches are done.
-Its whole state (scores, counters, RNG) round-trips through ``state_dict``/``load_state_dict``
+Its whole state (scores, counters) round-trips through ``state_dict``/``load_state_dict``
 so that a resumed run selects exactly what the uninterrupted run would.
 
 Determinism contract (multi-process training): ``observe`` only scatters per-example values by
@@ -100,13 +100,17 @@ def epoch_generator(seed: int, epoch: int, stream: int = 0) -> torch.Generator:
 
 
 class PruningMethod:
-    """Base class. Subclasses set ``name`` and override ``select`` (and ``observe`` if they learn).
+    """Base class. ``select`` is a template: it records the epoch and trains on full data (weight
+    1) when ``ratio == 0`` or ``is_full_epoch(epoch)``; otherwise it asks ``pruned_plan(epoch)``,
+    the one method every subclass implements (plus ``observe`` if it learns, ``is_full_epoch`` if
+    it has a schedule).
 
-    Subclasses list the attributes that make up their learned state in ``state_attrs``; tensors
-    among them live on ``self.device`` and are saved on the CPU.
+    ``name`` is set by the registry (``@METHODS.register("name")``). Subclasses list the attributes
+    that make up their learned state in ``state_attrs``; tensors among them live on
+    ``self.device`` and are saved on the CPU.
     """
 
-    name: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # set by METHODS.register
     needs_spikes: ClassVar[bool] = False  # ask the trainer to record spike counts per step
     needs_layer_spikes: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ()
@@ -138,7 +142,6 @@ class PruningMethod:
         self.epochs = epochs
         self.seed = seed
         self.device = torch.device(device)
-        self.generator = torch.Generator().manual_seed(seed)  # kept for subclasses that want a running stream
         self.weights = torch.ones(num_examples, device=self.device)
         self.current_epoch = 0
 
@@ -163,7 +166,21 @@ class PruningMethod:
 
     # -- the three calls --------------------------------------------------------------
     def select(self, epoch: int) -> EpochPlan:
-        raise NotImplementedError
+        """The epoch's selection: full data when ``ratio == 0`` or :meth:`is_full_epoch`, else
+        :meth:`pruned_plan`. Subclasses override the two hooks, not this."""
+        self.current_epoch = epoch
+        if self.ratio == 0.0 or self.is_full_epoch(epoch):
+            return self.full_plan()
+        return self.pruned_plan(epoch)
+
+    def is_full_epoch(self, epoch: int) -> bool:
+        """Whether ``epoch`` trains on every example with weight 1 (warm-up, annealing). Default: never."""
+        return False
+
+    def pruned_plan(self, epoch: int) -> EpochPlan:
+        """The selection of a pruned epoch (``ratio > 0``, not a full epoch): a function of the
+        method's state, the seed and the epoch only (random numbers from :func:`epoch_generator`)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement pruned_plan(epoch)")
 
     def observe(self, stats: BatchStats) -> None:
         """Default: nothing to learn."""
@@ -222,44 +239,22 @@ class PruningMethod:
 
     # -- state ----------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
-        state: dict[str, Any] = {"generator": self.generator.get_state(), "weights": self.weights.cpu(),
-                                 "current_epoch": self.current_epoch}
+        state: dict[str, Any] = {"weights": self.weights.cpu(), "current_epoch": self.current_epoch}
         for key in self.state_attrs:
             v = getattr(self, key)
             state[key] = v.detach().cpu().clone() if isinstance(v, Tensor) else v
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        missing = [k for k in ("generator", "weights", *self.state_attrs) if k not in state]
+        """Restore ``state_dict()``'s output; keys of older versions (the unused ``generator``) are ignored."""
+        missing = [k for k in ("weights", *self.state_attrs) if k not in state]
         if missing:
             raise ValueError(f"state of pruning method {self.name!r} lacks {missing}: was it saved by another method?")
-        self.generator.set_state(state["generator"])
         self.weights = state["weights"].to(self.device)
         self.current_epoch = state.get("current_epoch", 0)
         for key in self.state_attrs:
             v = state[key]
             setattr(self, key, v.to(self.device) if isinstance(v, Tensor) else v)
-
-    def to(self, device: str | torch.device) -> "PruningMethod":
-        """Move tensor state to ``device`` (scores live on the training device)."""
-        self.device = torch.device(device)
-        for k, v in list(vars(self).items()):
-            if isinstance(v, Tensor):
-                setattr(self, k, v.to(self.device))
-        return self
-
-    # torch.Generator does not pickle; store its state so methods (and samplers) can cross
-    # process boundaries (DataLoader workers under the spawn start method).
-    def __getstate__(self) -> dict[str, Any]:
-        d = dict(vars(self))
-        d["generator"] = self.generator.get_state()
-        return d
-
-    def __setstate__(self, d: dict[str, Any]) -> None:
-        g = torch.Generator()
-        g.set_state(d["generator"])
-        d["generator"] = g
-        vars(self).update(d)
 
 
 class ScheduledMethod(PruningMethod):
@@ -282,16 +277,14 @@ class ScheduledMethod(PruningMethod):
         self.anneal = float(anneal)
 
     def is_full_epoch(self, epoch: int) -> bool:
-        return self.ratio == 0.0 or epoch < self.full_first_epochs or anneals(epoch, self.epochs, 1.0 - self.anneal)
+        return epoch < self.full_first_epochs or anneals(epoch, self.epochs, 1.0 - self.anneal)
 
-    def select(self, epoch: int) -> EpochPlan:
-        self.current_epoch = epoch
-        if self.is_full_epoch(epoch):
-            return self.full_plan()
-        return self.pruned_plan(epoch)
 
-    def pruned_plan(self, epoch: int) -> EpochPlan:  # pragma: no cover - abstract
-        raise NotImplementedError
+def top_k_random_ties(values: Tensor, k: int, generator: torch.Generator) -> Tensor:
+    """Indices of the k largest values; ties broken by a seeded random order (device independent)."""
+    perm = torch.randperm(values.numel(), generator=generator).to(values.device)
+    order = torch.sort(values[perm], descending=True, stable=True).indices
+    return perm[order[:k]]
 
 
 def scatter_max_(target: Tensor, indices: Tensor, values: Tensor) -> None:

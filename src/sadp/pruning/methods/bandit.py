@@ -17,15 +17,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from sadp.pruning.base import BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_
+from sadp.pruning.base import (
+    BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_, top_k_random_ties,
+)
 from sadp.registry import METHODS
-
-
-def top_k_random_ties(values: Tensor, k: int, generator: torch.Generator) -> Tensor:
-    """Indices of the k largest values; ties broken by a seeded random order (device independent)."""
-    perm = torch.randperm(values.numel(), generator=generator).to(values.device)
-    order = torch.sort(values[perm], descending=True, stable=True).indices
-    return perm[order[:k]]
 
 
 class BanditMethod(ScheduledMethod):
@@ -64,8 +59,6 @@ class BanditMethod(ScheduledMethod):
 
 @METHODS.register("ucb", help="Raju et al. 2021 UCB: keep top K by EMA loss + c * EMA std")
 class UCB(BanditMethod):
-    name = "ucb"
-
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", c: float = 1.0, **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
@@ -81,8 +74,6 @@ class UCB(BanditMethod):
 
 @METHODS.register("epsilon_greedy", help="Raju et al. 2021 epsilon-greedy: top (1-eps) K by EMA loss + eps K random")
 class EpsilonGreedy(BanditMethod):
-    name = "epsilon_greedy"
-
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", epsilon: float = 0.1, **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)

@@ -122,15 +122,12 @@ class ImportanceSampling(ScheduledMethod):
 
 @METHODS.register("loss", help="loss-proportional importance sampling (exact K, Horvitz-Thompson weights)")
 class LossProportional(ImportanceSampling):
-    name = "loss"
-
     def score(self, stats: BatchStats) -> Tensor:
         return stats.loss.float().clamp_min(0)
 
 
 @METHODS.register("grad_bound", help="pi ~ ||softmax(z) - y|| (Katharopoulos & Fleuret 2018 ANN bound)")
 class GradientBound(ImportanceSampling):
-    name = "grad_bound"
     uses_output_error = True
 
     def score(self, stats: BatchStats) -> Tensor:
@@ -146,7 +143,6 @@ class SADP(ImportanceSampling):
     """Options: ``score`` head | multilayer, ``readout`` mean | per_step (loss on per-step logits),
     ``bias`` (the +1 of the bias term; keep it), plus ``floor``, ``ema``, ``full_first_epochs``, ``anneal``."""
 
-    name = "sadp"
     needs_spikes = True
     uses_output_error = True  # the mean readout's; readout=per_step computes its own per step
 

@@ -21,7 +21,6 @@ from sadp.registry import METHODS
 
 @METHODS.register("infobatch", help="InfoBatch: randomly drop r of the below-mean-loss examples, rescale by 1/(1-r); full data from delta*E")
 class InfoBatch(PruningMethod):
-    name = "infobatch"
     state_attrs = ("scores",)
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
@@ -33,13 +32,10 @@ class InfoBatch(PruningMethod):
         self.keep_ratio = min(1.0, max(0.1, 1.0 - self.ratio))  # as published
         self.scores = torch.ones(num_examples, device=self.device)
 
-    def is_annealing(self, epoch: int) -> bool:
-        return anneals(epoch, self.epochs, self.delta)
+    def is_full_epoch(self, epoch: int) -> bool:
+        return anneals(epoch, self.epochs, self.delta)  # full_plan resets the weights to 1
 
-    def select(self, epoch: int) -> EpochPlan:
-        self.current_epoch = epoch
-        if self.ratio == 0.0 or self.is_annealing(epoch):
-            return self.full_plan()  # weights reset to 1
+    def pruned_plan(self, epoch: int) -> EpochPlan:
         low = self.scores < self.scores.mean()
         low_idx = low.nonzero().flatten()
         n_keep = int(self.keep_ratio * len(low_idx))

@@ -11,12 +11,7 @@ from sadp.registry import METHODS
 class RandomStatic(PruningMethod):
     """The subset is drawn once from the seed (stream 0 of epoch 0); weights 1."""
 
-    name = "random_static"
-
-    def select(self, epoch: int) -> EpochPlan:
-        self.current_epoch = epoch
-        if self.ratio == 0.0:
-            return self.full_plan()
+    def pruned_plan(self, epoch: int) -> EpochPlan:
         perm = torch.randperm(self.num_examples, generator=epoch_generator(self.seed, 0))
         return self.subset_plan(perm[: self.budget])
 
@@ -24,8 +19,6 @@ class RandomStatic(PruningMethod):
 @METHODS.register("random_dynamic", help="a fresh uniform random K each epoch; full first epoch and last 12.5%")
 class RandomDynamic(ScheduledMethod):
     """Uniform inclusion pi = K/N, so the Horvitz-Thompson weight K/(N pi) is 1."""
-
-    name = "random_dynamic"
 
     def pruned_plan(self, epoch: int) -> EpochPlan:
         perm = torch.randperm(self.num_examples, generator=epoch_generator(self.seed, epoch))

@@ -1,7 +1,9 @@
 """Static methods: score during a short full-data warm-up, then train on a fixed subset of K.
 
-The warm-up lasts ``warmup_epochs`` epochs (default: 10% of the run, at least 1, as Paul et al.
-score at epoch 20 of 200); its epochs train on full data and count as such in examples_seen.
+The warm-up lasts ``warmup_epochs`` epochs (default: 10% of the run, at least 1 (forgetting: 2),
+as Paul et al. score at epoch 20 of 200); its epochs train on full data and count as such in
+examples_seen. A warm-up too short to produce any score (el2n: 0 epochs, forgetting: fewer than 2)
+is a ValueError, not a silently random subset.
 At the end of the warm-up the top-K examples by score (ties: seeded random order) form the
 subset for every later epoch, weights 1.
 
@@ -14,7 +16,7 @@ subset for every later epoch, weights 1.
 * ``forgetting`` (Toneva et al. 2019): number of forgetting events (correct -> incorrect between
   successive presentations) during the warm-up; examples never classified correctly count as
   most forgettable; keep the most forgotten, drop unforgettable ones first. Needs at least two
-  warm-up epochs to see any event.
+  warm-up epochs to see any event (its default warm-up is at least 2).
 """
 from __future__ import annotations
 
@@ -24,33 +26,40 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats, EpochPlan, ModelProbe, PruningMethod, check_option, epoch_generator, scatter_max_,
+    BatchStats, EpochPlan, ModelProbe, PruningMethod, check_option, epoch_generator, scatter_max_, top_k_random_ties,
 )
-from sadp.pruning.methods.bandit import top_k_random_ties
+from sadp.pruning.pergrad import per_example_grad_norms
 from sadp.pruning.scores import batch_output_error
 from sadp.registry import METHODS
 
 
 class StaticMethod(PruningMethod):
     state_attrs: ClassVar[tuple[str, ...]] = ("scores",)
+    # The fewest warm-up epochs that can produce a score, and why (for the error message).
+    min_warmup_epochs: ClassVar[int] = 0
+    min_warmup_reason: ClassVar[str] = ""
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", warmup_epochs: int | None = None, **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
         if warmup_epochs is None:
-            warmup_epochs = max(1, round(0.1 * epochs))
+            warmup_epochs = max(1, self.min_warmup_epochs, round(0.1 * epochs))
         check_option(isinstance(warmup_epochs, int) and warmup_epochs >= 0, self.name,
                      f"warmup_epochs must be an integer >= 0, got {warmup_epochs!r}")
         self.warmup_epochs = min(warmup_epochs, epochs)
+        # Only a warm-up followed by pruned epochs must be able to score (ratio 0 or a run that is
+        # all warm-up never selects by score).
+        check_option(ratio == 0.0 or self.warmup_epochs >= epochs or self.warmup_epochs >= self.min_warmup_epochs,
+                     self.name, f"warmup_epochs={warmup_epochs} is too short: {self.min_warmup_reason}")
         self.scores = torch.zeros(num_examples, device=self.device)
 
     def in_warmup(self, epoch: int) -> bool:
         return epoch < self.warmup_epochs
 
-    def select(self, epoch: int) -> EpochPlan:
-        self.current_epoch = epoch
-        if self.ratio == 0.0 or self.in_warmup(epoch):
-            return self.full_plan()
+    def is_full_epoch(self, epoch: int) -> bool:
+        return self.in_warmup(epoch)
+
+    def pruned_plan(self, epoch: int) -> EpochPlan:
         self.check_scored()
         # Same generator every epoch: the subset is fixed after the warm-up.
         return self.subset_plan(top_k_random_ties(self.final_scores(), self.budget,
@@ -65,8 +74,10 @@ class StaticMethod(PruningMethod):
 
 @METHODS.register("el2n", help="EL2N (Paul et al. 2021): static top-K by ||softmax(z)-y|| after a warm-up")
 class EL2N(StaticMethod):
-    name = "el2n"
     uses_output_error = True
+    min_warmup_epochs = 1
+    min_warmup_reason = ("el2n scores ||softmax(z) - y|| during the warm-up, so with none every score is 0 and "
+                         "the subset is random; use warmup_epochs >= 1 (grand can score at initialisation)")
 
     def observe(self, stats: BatchStats) -> None:
         if self.in_warmup(self.current_epoch):
@@ -75,8 +86,11 @@ class EL2N(StaticMethod):
 
 @METHODS.register("forgetting", help="forgetting events (Toneva et al. 2019): static top-K most forgotten after a warm-up")
 class Forgetting(StaticMethod):
-    name = "forgetting"
     state_attrs = ("scores", "last_correct", "ever_correct")
+    min_warmup_epochs = 2
+    min_warmup_reason = ("a forgetting event (correct, then wrong on a later presentation) needs two warm-up "
+                         "epochs; with fewer the subset is never-learned examples plus a random rest, so use "
+                         "warmup_epochs >= 2")
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", **options: Any) -> None:
@@ -100,7 +114,6 @@ class Forgetting(StaticMethod):
 
 @METHODS.register("grand", help="GraNd (Paul et al. 2021): static top-K by per-example gradient norm (torch.func) after a warm-up")
 class GraNd(StaticMethod):
-    name = "grand"
     state_attrs = ("scores", "scored")
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
@@ -114,8 +127,6 @@ class GraNd(StaticMethod):
     def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
         if self.ratio == 0.0 or self.scored or epoch != self.warmup_epochs:
             return
-        from sadp.diagnostics.pergrad import per_example_grad_norms
-
         norms = torch.zeros(self.num_examples, device=self.device)
         for x, y, idx in probe.batches():
             g = per_example_grad_norms(probe.model, x, y, probe.loss, chunk_size=self.chunk_size)
