@@ -23,11 +23,9 @@ LAYERS: dict[str, int] = {
     "": 6,                              # the package root: sadp/__init__.py, sadp/__main__.py
 }
 
-# (importing module, imported module) pairs that break the layering today, each with the reason.
-ALLOWED: dict[tuple[str, str], str] = {
-    # removed on branch issue12/issue14a
-    ("sadp.pruning.methods.static", "sadp.diagnostics.pergrad"): "GraNd scores use the diagnostics' per-example gradients",
-}
+# (importing module, imported module) pairs allowed to break the layering, each with the reason.
+# Empty: keep it that way (an entry that no longer applies fails test_allowed_exceptions_still_exist).
+ALLOWED: dict[tuple[str, str], str] = {}
 
 
 def module_files(src: Path = SRC) -> dict[str, Path]:
