@@ -102,12 +102,52 @@ def test_corrupt_image_is_named_or_skipped_and_counted(shared_cifar_small: Path,
     assert b.skipped_corrupt == 2 and (len(b.train), len(b.test)) == (29, 30)
     assert build_dataset("imagefolder", data_dir=root, skip_corrupt=True).skipped_corrupt == 2  # from the cache
     s = build_dataset("imagefolder", data_dir=root, skip_corrupt=True, stream=True, image_size=32)
-    assert s.skipped_corrupt == 2 and len(s.train) == 29  # header check + statistics sample, before training
-    with pytest.raises(CorruptFileError, match="notes.png"):
+    assert s.skipped_corrupt == 2 and len(s.train) == 29 and bad not in s.train.files  # full decode check
+    with pytest.raises(CorruptFileError, match="dog/0001.jpg.*truncated"):
         build_dataset("imagefolder", data_dir=root, stream=True, image_size=32)
     # A file that breaks later (not in the sample) is named when its item is decoded.
     with pytest.raises(CorruptFileError, match="dog/0001.jpg"):
         StreamedImageFolder([bad], [0], 3, 32, train=True)[0]
+
+
+def _jpeg_tree(root: Path, per_class: int, size: int = 32) -> list[Path]:
+    """Two classes of small JPEGs per split; returns the training files in the reader's order."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for c in ("a", "b"):
+            (root / split / c).mkdir(parents=True)
+            for i in range(per_class if split == "train" else 2):
+                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(root / split / c / f"{i:03d}.jpg")
+    return sorted((root / "train").glob("*/*.jpg"))
+
+
+def test_streamed_damage_outside_the_statistics_sample_is_found_before_training(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 300 training images: the 256-image statistics sample cannot cover them all. Damage one it
+    # leaves out (truncated: the header still reads, the pixels do not).
+    files = _jpeg_tree(tmp_path / "t", per_class=150)
+    sampled = set(torch.randperm(300, generator=torch.Generator().manual_seed(0))[:256].tolist())
+    bad = files[min(set(range(300)) - sampled)]
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(OSError, match="[Tt]runcated"):
+        Image.open(bad).load()
+    assert imagefolder._probe(bad) is not None  # the header alone looks fine
+    with pytest.raises(CorruptFileError, match=f"{bad.parent.name}/{bad.name}.*truncated"):
+        build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8)
+    b = build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8, skip_corrupt=True)
+    assert b.skipped_corrupt == 1 and len(b.train) == 299 and bad not in b.train.files
+    assert all(b.train[i][0].shape == (3, 8, 8) for i in range(len(b.train)))  # every item of an epoch decodes
+    # The check is cached by the files' paths, sizes and mtimes: unchanged files are not decoded again.
+    calls = []
+    real = imagefolder._decode_problem
+    monkeypatch.setattr(imagefolder, "_decode_problem", lambda p: calls.append(p) or real(p))
+    again = build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8, skip_corrupt=True)
+    assert calls == [] and again.train.files == b.train.files
+    bad.write_bytes(data)  # repaired: a new mtime and size, so the training split is checked again
+    fixed = build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8)
+    assert len(calls) == 300 and fixed.skipped_corrupt == 0 and len(fixed.train) == 300
 
 
 def test_layout_errors(tmp_path: Path) -> None:

@@ -136,13 +136,16 @@ def test_sadp_weights_are_horvitz_thompson() -> None:
     assert len(plan) == k
     expected = (k / (N * pi[plan.indices])).float()
     assert torch.allclose(plan.weights[plan.indices], expected)
-    # pi follows the score: ||softmax(z)-y|| * mean_t sqrt(n_t + 1), floored at 0.1 * mean
-    from sadp.pruning.sampling import floor_scores, inclusion_probabilities
-    from sadp.pruning.scores import sadp_head_score
-
+    # pi follows the score ||softmax(z)-y|| * mean_t sqrt(n_t + 1), floored at 0.1 * mean, recomputed
+    # here without the library: pi = min(1, c a), sum pi = k, with c found by sorting.
     st = fake_stats(torch.arange(N), 0)
-    a = sadp_head_score(st.logits, st.targets, st.spike_counts)
-    assert torch.allclose(pi, inclusion_probabilities(floor_scores(a.double(), 0.1), k))
+    err = (torch.softmax(st.logits.double(), 1) - torch.nn.functional.one_hot(st.targets, K_CLASSES)).norm(dim=1)
+    a = err * (st.spike_counts.double() + 1).sqrt().mean(0)
+    a = torch.clamp(a, min=0.1 * float(a.mean()))
+    top = a.sort(descending=True).values
+    capped = next(m for m in range(k) if (k - m) / float(top[m:].sum()) * top[m] <= 1)  # the m largest get pi = 1
+    expected_pi = ((k - capped) / float(top[capped:].sum()) * a).clamp(max=1)
+    assert float(expected_pi.sum()) == pytest.approx(k) and torch.allclose(pi, expected_pi)
 
 
 def test_sadp_score_variants_use_their_inputs() -> None:

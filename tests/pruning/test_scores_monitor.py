@@ -172,8 +172,23 @@ def test_monitor_snntorch_if_installed() -> None:
     assert torch.equal(mon.layer_counts[0], mon.counts)
 
 
-def test_lif_is_a_spiking_neuron() -> None:
-    assert isinstance(LIF(), SpikingNeuron)
+def test_monitor_records_a_bare_lif_layer_by_hand() -> None:
+    # sadp's LIF (tau 2, threshold 1, hard reset): h = v + (x - v) / 2. Constant input 1.5 fires at
+    # steps 1 and 3 (h = 0.75, 1.125 -> reset, 0.75, 1.125), input 3 at every step (h = 1.5), 0 never.
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lif, self.head = LIF(), nn.Linear(3, 2)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.head(self.lif(x))
+
+    net = Net()
+    monitor = SpikeMonitor(net, layers=True)
+    with monitor.record():
+        net(torch.tensor([1.5, 3.0, 0.0]).expand(4, 1, 3).contiguous())  # [T=4, B=1, 3 neurons]
+    assert monitor.layer_counts[0][:, 0].tolist() == [1, 2, 1, 2]
+    assert torch.equal(monitor.counts, monitor.layer_counts[0])
 
 
 @pytest.mark.parametrize("step_mode", ["m", "s"])

@@ -13,12 +13,13 @@ FAST = dict(model="mlp", method="full", epochs=2, subset=200, progress=False)
 
 
 def test_summary_and_metrics_contract(tmp_path: Path) -> None:
-    s = train(TrainConfig(out=str(tmp_path), **FAST))
+    s = train(TrainConfig(out=str(tmp_path), **{**FAST, "lr": 0.02, "batch_size": 32}))
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     for key in ("test_acc", "best_test_acc", "wall_time_s", "train_time_s", "examples_seen", "epochs",
                 "epoch_times_s", "config"):
         assert key in on_disk
-    assert 0.0 <= on_disk["test_acc"] <= 1.0
+    # Seeds 0-2 reach 0.74-0.81 on the 359 test digits after these 14 steps (chance: 0.1).
+    assert on_disk["test_acc"] >= 0.6 and on_disk["test_acc"] == s["test_acc"]
     assert on_disk["examples_seen"] == 2 * 200 == s["examples_seen"]
     assert len(on_disk["epoch_times_s"]) == 2
     assert abs(on_disk["train_time_s"] - sum(on_disk["epoch_times_s"])) < 1e-9
@@ -48,18 +49,67 @@ def test_resume_with_changed_config_is_refused(tmp_path: Path) -> None:
 
 
 def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path: Path) -> None:
+    # The model's output turns NaN from epoch 2 on: the run must stop there and leave the
+    # checkpoint epoch 1 wrote as it was, and resumable.
     cfg = TrainConfig(out=str(tmp_path), **{**FAST, "epochs": 3})
     t = Trainer(cfg)
-    t.fit()
-    ckpt = (tmp_path / "checkpoint.pt").read_bytes()
-    cfg2 = TrainConfig(out=str(tmp_path / "nan"), **FAST)
-    t2 = Trainer(cfg2)
-    with torch.no_grad():
-        t2.model.head.weight.fill_(float("nan"))
-    with pytest.raises(NonFiniteLossError, match="lower --lr"):
-        t2.fit()
-    assert not (tmp_path / "nan" / "checkpoint.pt").exists()
-    assert (tmp_path / "checkpoint.pt").read_bytes() == ckpt
+    epoch1: dict[str, bytes] = {}
+    real_epoch, real_forward = t.train_epoch, t.model.forward
+    t.current = 0
+
+    def train_epoch(epoch: int):
+        if epoch == 1:  # epoch 1's files, as written
+            epoch1.update({f: (tmp_path / f).read_bytes() for f in ("checkpoint.pt", "metrics.jsonl")})
+        t.current = epoch
+        return real_epoch(epoch)
+
+    t.train_epoch = train_epoch  # type: ignore[method-assign]
+    t.model.forward = lambda x: real_forward(x) * (float("nan") if t.current >= 1 else 1.0)  # type: ignore[method-assign]
+    with pytest.raises(NonFiniteLossError, match="loss became nan in epoch 2.*lower --lr"):
+        t.fit()
+    assert epoch1 and all((tmp_path / f).read_bytes() == b for f, b in epoch1.items())
+    assert not (tmp_path / "summary.json").exists()
+    resumed = train(TrainConfig(out=str(tmp_path), resume=True, **{**FAST, "epochs": 3}))
+    rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows] == [1, 2, 3] and rows[0] == json.loads(epoch1["metrics.jsonl"])
+    assert resumed["epochs"] == 3 and resumed["test_acc"] == rows[-1]["test_acc"]
+
+
+def test_drop_last_counts_trained_examples_and_refuses_empty_epochs(tmp_path: Path) -> None:
+    from sadp.train.trainer import require_training_steps, trained_examples
+
+    # One process: 100 examples in batches of 32 -> 3 full batches.
+    assert trained_examples(100, 32, True) == 96 and trained_examples(100, 32, False) == 100
+    # Two processes, worked by hand from the sampler's layout (rank r holds positions r, r + 2, ...;
+    # padding wraps around to an even length and sits at the end of a share):
+    # 9 examples, batches of 2: rank 0 [0 2][4 6](8), rank 1 [1 3][5 7](pad) -> 8 trained.
+    assert trained_examples(9, 2, True, world_size=2) == 8
+    # 7 examples, batches of 3: rank 0 [0 2 4](6), rank 1 [1 3 5](pad) -> 6 trained.
+    assert trained_examples(7, 3, True, world_size=2) == 6
+    with pytest.raises(ValueError, match=r"ratio 0.5 keeps 50 of 100 examples, fewer than one batch; use --batch-size 50"):
+        require_training_steps(50, 100, 0.5, 64, drop_last=True)
+    with pytest.raises(ValueError, match=r"\(40 per process on 2 processes\).*--batch-size 40 or less"):
+        require_training_steps(80, 100, 0.2, 64, drop_last=True, world_size=2)
+    require_training_steps(50, 100, 0.5, 64, drop_last=False)
+    require_training_steps(64, 100, 0.36, 64, drop_last=True)
+
+    s = train(TrainConfig(out=str(tmp_path / "a"), drop_last=True, batch_size=32, **{**FAST, "subset": 100}))
+    assert s["examples_seen"] == 2 * 96 and s["theoretical_speedup"] == pytest.approx(200 / 192)
+    # A pruned epoch below one batch is refused before anything is written.
+    with pytest.raises(ValueError, match="would train nothing"):
+        Trainer(TrainConfig(out=str(tmp_path / "b"), drop_last=True, batch_size=64, **{
+            **FAST, "subset": 100, "method": "random_dynamic", "ratio": 0.5}))
+    assert not (tmp_path / "b").exists()
+
+
+def test_epoch_that_falls_below_one_batch_is_named(tmp_path: Path) -> None:
+    # A method may select fewer examples than its budget (InfoBatch does): the epoch is refused, not skipped.
+    t = Trainer(TrainConfig(out=str(tmp_path), drop_last=True, batch_size=32, **{**FAST, "subset": 100}))
+    select = t.method.select
+    t.method.select = lambda e: select(e) if e == 0 else t.method.subset_plan(torch.arange(10))  # type: ignore[method-assign]
+    with pytest.raises(ValueError, match="keeps 10 of 100 examples, fewer than one batch"):
+        t.fit()
+    assert [json.loads(x)["epoch"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
 
 
 @pytest.mark.parametrize("bad, msg", [
@@ -144,6 +194,7 @@ def test_augment_override_and_mismatch(tmp_path: Path) -> None:
     assert t.bundle.augment == "flip"
     with pytest.raises(ValueError, match="does not fit"):
         Trainer(TrainConfig(out=str(tmp_path / "b"), augment="event", **FAST))
+    assert Trainer(TrainConfig(out=str(tmp_path / "c"), augment="none", **FAST)).bundle.augment == "none"
     with pytest.raises(ValueError, match="augment must be one of"):
         TrainConfig(augment="mixup").validate()
 

@@ -98,10 +98,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         values["amp"] = False
     if args.no_tune_allocator:
         values["tune_allocator"] = False
+    for key in ("method_options", "dataset_options", "model_options"):
+        if key in values and values[key] is None:  # `method_options:` with nothing after it in YAML
+            del values[key]
     for key, items in (("method_options", args.method_option), ("dataset_options", args.dataset_option)):
-        opts = {**(values.get(key) or {}), **_parse_key_values(items, "--" + key[:-1].replace("_", "-"))}
-        if opts:
-            values[key] = opts
+        flags = _parse_key_values(items, "--" + key[:-1].replace("_", "-"))
+        base = values.get(key, {})
+        if flags and isinstance(base, dict):  # a YAML value of the wrong type is reported by validate()
+            values[key] = {**base, **flags}
     return TrainConfig.from_dict(values).validate()
 
 

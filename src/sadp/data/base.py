@@ -121,12 +121,18 @@ def channel_stats(data: Tensor, chunk: int = 4096) -> tuple[tuple[float, ...], t
 
 def balanced_subset_indices(targets: Tensor, n: int, seed: int) -> Tensor:
     """A fixed, seeded, class-balanced subset of ``n`` indices (round-robin over classes)."""
+    classes = torch.unique(targets)
     if n <= 0:
         raise ValueError(f"subset size must be positive, got {n}")
-    if n >= len(targets):
+    if n > len(targets):
+        raise ValueError(f"subset {n} is larger than the training set ({len(targets)} examples); "
+                         f"use a subset of at most {len(targets)}, or none for the whole set")
+    if n < len(classes):
+        raise ValueError(f"subset {n} is smaller than the number of classes ({len(classes)}): some classes would "
+                         f"have no training example; use a subset of at least {len(classes)}")
+    if n == len(targets):
         return torch.arange(len(targets))
     g = torch.Generator().manual_seed(seed)
-    classes = torch.unique(targets)
     per_class = [torch.nonzero(targets == c).flatten() for c in classes]
     per_class = [idx[torch.randperm(len(idx), generator=g)] for idx in per_class]
     base, rem = divmod(n, len(classes))

@@ -24,8 +24,8 @@ class CorruptFileError(DatasetError):
 
     def __init__(self, path: str | Path, reason: str) -> None:
         super().__init__(
-            f"cannot decode {path}: {reason}.\n"
-            "  Replace or delete the file, or pass --skip-corrupt to skip undecodable files (counted in summary.json)."
+            f"cannot decode {path}: {reason}; "
+            "replace or delete the file, or pass --skip-corrupt to skip undecodable files (counted in summary.json)"
         )
         self.path = Path(path)
 

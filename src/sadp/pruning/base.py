@@ -196,6 +196,10 @@ class PruningMethod:
         """Numbers about the last selection for the per-epoch log (e.g. predicted variance ratio)."""
         return {}
 
+    def check_loss(self, loss: str) -> None:
+        """Raise a ValueError when the method's score is derived for another training loss than
+        ``loss`` ("ce" on the mean-over-T logits, "tet" per step). Default: any loss fits."""
+
     def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
         """Hook called by the trainer before ``select(epoch)``; methods that score with the model
         itself (GraNd) use ``probe``. Default: nothing."""

@@ -15,13 +15,15 @@ from sadp.snn import cpu_kernels
 from sadp.snn.backend import BACKENDS, get_backend, set_backend, triton_available
 from sadp.snn.encoders import direct_encode, encode, poisson_encode
 from sadp.snn.layers import Flatten, SeqToANN
-from sadp.snn.models.base import MEMORY_MODES, SpikingClassifier, is_recomputing, set_memory_mode
+from sadp.snn.models.base import MEMORY_MODES, SpikingClassifier, check_model_options, is_recomputing, set_memory_mode
 from sadp.snn.neurons import IF, LIF, PLIF, SpikingNeuron, make_neuron
 from sadp.snn.surrogate import ATan, Sigmoid, Surrogate, Triangle, get_surrogate
 
 
 def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwargs: Any) -> nn.Module:
-    """Build a registered model; ``input_shape`` is one example's shape without T (e.g. (3, 32, 32))."""
+    """Build a registered model; ``input_shape`` is one example's shape without T (e.g. (3, 32, 32)).
+    Unknown options and values of the wrong type are a ValueError naming the valid options."""
+    check_model_options(name, kwargs)
     return MODELS.build(name, tuple(input_shape), num_classes, **kwargs)
 
 

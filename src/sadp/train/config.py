@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from sadp.utils.typecheck import type_problem
+
 
 DEFAULT_RATIO = 0.3
 AUGMENTATIONS = ("none", "flip", "crop_flip", "event")
+MODEL_FIELDS = ("neuron", "tau", "surrogate")  # passed to every model by the trainer, not via model_options
 
 
 @dataclass
@@ -63,18 +68,38 @@ class TrainConfig:
     tune_allocator: bool = True  # CPU: raise glibc malloc thresholds (sadp.utils.perf.tune_cpu_allocator)
 
     def validate(self) -> "TrainConfig":
-        errors = []
+        """Check every field's type (from the annotations above) and range; fill in ``ratio``.
+
+        Raises one ValueError naming every problem, before anything is built or written.
+        """
+        hints = typing.get_type_hints(TrainConfig)
+        errors = [p for f in dataclasses.fields(self) if (p := type_problem(f.name, getattr(self, f.name), hints[f.name]))]
+        if errors:  # ranges below assume the types are right
+            raise ValueError("invalid config: " + "; ".join(errors))
         if self.ratio is None:
             self.ratio = 0.0 if self.method == "full" else DEFAULT_RATIO
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, float) and not math.isfinite(v):
+                errors.append(f"{f.name} must be a finite number, got {v}")
+        if errors:
+            raise ValueError("invalid config: " + "; ".join(errors))
         if not 0.0 <= self.ratio < 1.0:
             errors.append(f"ratio must be in [0, 1), got {self.ratio}")
         for name in ("epochs", "batch_size", "T", "eval_every"):
             if getattr(self, name) < 1:
                 errors.append(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("num_workers", "train_eval_size", "weight_decay", "warmup_epochs", "tet_lambda"):
+            if getattr(self, name) < 0:
+                errors.append(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.lr <= 0:
             errors.append(f"lr must be > 0, got {self.lr}")
         if self.subset is not None and self.subset < 1:
             errors.append(f"subset must be >= 1, got {self.subset}")
+        if not 0.0 <= self.momentum < 1.0:
+            errors.append(f"momentum must be in [0, 1), got {self.momentum}")
+        if self.tau <= 1.0 and self.neuron != "if":
+            errors.append(f"tau (membrane time constant) must be > 1, got {self.tau}")
         if self.optimizer not in ("sgd", "adamw"):
             errors.append(f"optimizer must be sgd or adamw, got {self.optimizer!r}")
         if self.loss not in ("ce", "tet"):
@@ -83,12 +108,17 @@ class TrainConfig:
             errors.append(f"label_smoothing must be in [0, 1), got {self.label_smoothing}")
         if self.augment is not None and self.augment not in AUGMENTATIONS:
             errors.append(f"augment must be one of {AUGMENTATIONS} (or unset), got {self.augment!r}")
-        if self.train_eval_size < 0:
-            errors.append(f"train_eval_size must be >= 0, got {self.train_eval_size}")
+        if not self.out:
+            errors.append("out must name an output directory, got an empty string")
+        errors += _component_name_errors(self)
+        shadowed = sorted(set(self.model_options) & set(MODEL_FIELDS))
+        if shadowed:
+            errors.append(f"model_options {shadowed} are top-level options: set them as {', '.join(shadowed)}, "
+                          "not inside model_options")
         if self.method == "full" and self.ratio:
             errors.append("method 'full' trains on all data; use ratio 0 (or another method)")
         if errors:
-            raise ValueError("invalid config:\n  " + "\n  ".join(errors))
+            raise ValueError("invalid config: " + "; ".join(errors))
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -104,6 +134,20 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}; valid keys: {sorted(cls.field_names())}")
         return cls(**d)
+
+
+def _component_name_errors(cfg: TrainConfig) -> list[str]:
+    """Neuron, surrogate and encoder names, checked against the tables the builders use (unknown
+    dataset, model and method names are reported by the registry when the trainer builds them)."""
+    from sadp.snn.encoders import ENCODERS
+    from sadp.snn.neurons import NEURONS
+    from sadp.snn.surrogate import SURROGATES
+
+    errors = []
+    for name, table in (("neuron", NEURONS), ("surrogate", SURROGATES), ("encoder", ENCODERS)):
+        if getattr(cfg, name) not in table:
+            errors.append(f"{name} must be one of {', '.join(table)}, got {getattr(cfg, name)!r}")
+    return errors
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:

@@ -74,7 +74,7 @@ class Trainer:
             **cfg.dataset_options,
         )
         if cfg.augment is not None:
-            if (cfg.augment == "event") != self.bundle.is_event:
+            if cfg.augment != "none" and (cfg.augment == "event") != self.bundle.is_event:
                 raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} "
                                  f"({'event frames: use event or none' if self.bundle.is_event else 'images: use none, flip or crop_flip'})")
             self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
@@ -106,6 +106,8 @@ class Trainer:
             cfg.method, self.num_train, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
             device=self.device, **cfg.method_options,
         )
+        self.method.check_loss(cfg.loss)
+        require_training_steps(self.method.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
         self.sampler = PruningSampler(self.method, shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world_size)
         needs_spikes = self.method.needs_spikes or self.method.needs_layer_spikes
         self.monitor = SpikeMonitor(self.model, layers=self.method.needs_layer_spikes) if needs_spikes else None
@@ -204,6 +206,8 @@ class Trainer:
         self.train_model.train()
         plan = self.sampler.set_epoch(epoch)
         steps = len(self.train_loader)
+        if steps == 0:  # a method whose epoch fell below its budget (the budget is checked up front)
+            require_training_steps(len(plan), self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
         loss_sum = torch.zeros((), device=self.device)
         correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
@@ -358,7 +362,8 @@ class Trainer:
         if not self.is_main:
             return {}
         epoch_times = [r["epoch_time_s"] for r in self.history]
-        examples_seen = sum(r["selected"] for r in self.history)
+        cfg = self.cfg
+        examples_seen = sum(trained_examples(r["selected"], cfg.batch_size, cfg.drop_last, self.world_size) for r in self.history)
         summary = {
             "test_acc": self.history[-1]["test_acc"],
             "best_test_acc": max(r["test_acc"] for r in self.history if "test_acc" in r),
@@ -389,6 +394,33 @@ class Trainer:
                 f"examples seen {examples_seen} of {summary['full_examples']} -> {self.out / 'summary.json'}"
             )
         return summary
+
+
+def require_training_steps(selected: int, num_train: int, ratio: float, batch_size: int, drop_last: bool,
+                           world_size: int = 1) -> None:
+    """A ValueError when an epoch of ``selected`` examples would run no training step: with
+    ``drop_last`` every rank drops its last incomplete batch, so a share below one batch trains nothing."""
+    per_rank = -(-selected // world_size)
+    if not drop_last or per_rank >= batch_size:
+        return
+    ranks = f" ({per_rank} per process on {world_size} processes)" if world_size > 1 else ""
+    kept = f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train else f"the training set has {selected} examples"
+    raise ValueError(
+        f"--drop-last with batch size {batch_size} would train nothing: {kept}{ranks}, fewer than one batch; "
+        f"use --batch-size {per_rank} or less, a lower --ratio, or leave out --drop-last"
+    )
+
+
+def trained_examples(selected: int, batch_size: int, drop_last: bool, world_size: int = 1) -> int:
+    """Examples an epoch of ``selected`` trains on. With ``drop_last`` each rank drops its last
+    incomplete batch; the sampler's wrap-around padding sits at the end of a rank's share, so it
+    is dropped first and never counted."""
+    if not drop_last:
+        return selected
+    per_rank = -(-selected // world_size)
+    used = per_rank // batch_size * batch_size  # positions each rank trains on
+    # rank r holds positions r, r + W, ... of the padded order; those below `selected` are real
+    return sum(min(used, len(range(r, selected, world_size))) for r in range(world_size))
 
 
 def gather_stats(stats: BatchStats, valid: Tensor) -> BatchStats:

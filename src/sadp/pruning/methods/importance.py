@@ -162,6 +162,16 @@ class SADP(ImportanceSampling):
         # Instance attribute shadows the class flag: the trainer asks for every layer's counts.
         self.needs_layer_spikes = score == "multilayer"  # type: ignore[misc]
 
+    def check_loss(self, loss: str) -> None:
+        # readout=mean is derived for CE of the mean-over-T logits, per_step for the per-step (TET) loss.
+        fits = "tet" if self.readout == "per_step" else "ce"
+        check_option(not (loss == "tet" and self.score_kind == "multilayer"), self.name,
+                     "score=multilayer is derived for the mean-over-T CE loss; use loss 'ce' or score=head")
+        check_option(loss == fits, self.name,
+                     f"readout={self.readout} scores the {'per-step (TET)' if fits == 'tet' else 'mean-over-T CE'} loss "
+                     f"but the training loss is {loss!r}; use readout={'per_step' if loss == 'tet' else 'mean'} "
+                     f"(--method-option readout={'per_step' if loss == 'tet' else 'mean'}) or loss {fits!r}")
+
     def score(self, stats: BatchStats) -> Tensor:  # type: ignore[override]
         if self.score_kind == "multilayer":
             if not stats.layer_spike_counts:

@@ -13,6 +13,7 @@ second time during backward, while :func:`is_recomputing` is True. The head is n
 """
 from __future__ import annotations
 
+import inspect
 from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, Iterator
 
@@ -20,7 +21,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from sadp.snn.neurons import SpikingNeuron, make_neuron
+from sadp.registry import MODELS
+from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
+from sadp.utils.typecheck import hints_of, type_problem
 
 MEMORY_MODES = ("default", "lean")
 _recomputing = False
@@ -113,3 +116,52 @@ def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
 def neuron_factory(neuron: str = "lif", **kwargs: Any) -> Callable[[], SpikingNeuron]:
     """A zero-argument constructor for the model's neurons (all share settings)."""
     return lambda: make_neuron(neuron, **kwargs)
+
+
+def neuron_options(kind: str = "lif") -> dict[str, Any]:
+    """Keyword options of neuron ``kind`` (``make_neuron``'s), name -> annotation. ``tau`` and
+    ``decay_input`` are accepted for every kind: make_neuron maps them for PLIF and drops them for IF."""
+    if kind not in NEURONS:
+        raise ValueError(f"unknown neuron {kind!r}; available: {', '.join(NEURONS)}")
+    opts: dict[str, Any] = {"neuron": str, "tau": float, "decay_input": bool}
+    for klass in reversed(NEURONS[kind].__mro__):
+        if issubclass(klass, SpikingNeuron) and "__init__" in vars(klass):
+            hints = hints_of(klass.__init__)
+            for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
+                if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                    opts[p.name] = hints.get(p.name, Any)
+    return opts
+
+
+def model_options(name: str, neuron: str = "lif") -> dict[str, Any] | None:
+    """Keyword options of registered model ``name``, name -> annotation: the factory's own keywords
+    after (input_shape, num_classes), plus the neuron options when it forwards ``**neuron_kw``
+    (the convention of every model here). None when a ``**kwargs`` of another name hides them."""
+    factory = MODELS.get(name)
+    target = factory.__init__ if isinstance(factory, type) else factory
+    params = list(inspect.signature(target).parameters.values())[(1 if isinstance(factory, type) else 0) + 2:]
+    hints = hints_of(target)
+    opts = {p.name: hints.get(p.name, Any) for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+    rest = [p.name for p in params if p.kind is p.VAR_KEYWORD]
+    if rest and rest[0] != "neuron_kw":
+        return None
+    if rest:
+        opts.update(neuron_options(neuron))
+    return opts
+
+
+def check_model_options(name: str, options: dict[str, Any]) -> None:
+    """A ValueError naming unknown options of model ``name`` (with the valid ones) or a value of the wrong type."""
+    valid = model_options(name, options.get("neuron", "lif"))
+    if valid is None:
+        return
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        neuron = neuron_options(options.get("neuron", "lif"))
+        own = sorted(set(valid) - set(neuron))
+        shared = f", plus the neuron's: {', '.join(sorted(neuron))}" if set(neuron) <= set(valid) else ""
+        raise ValueError(f"model {name!r} has no option(s) {unknown}; its options are "
+                         f"{', '.join(own) if own else 'none of its own'}{shared}")
+    problems = [p for k, v in options.items() if (p := type_problem(k, v, valid[k]))]
+    if problems:
+        raise ValueError(f"model {name!r}: " + "; ".join(problems))

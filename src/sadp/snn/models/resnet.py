@@ -95,10 +95,10 @@ class SEWResNet(SpikingClassifier):
 
 
 @MODELS.register("sew_resnet18", help="SEW-ResNet-18 (ADD), ImageNet stem for inputs > 64 px")
-def sew_resnet18(input_shape: Sequence[int], num_classes: int, **kw: Any) -> SEWResNet:
-    return SEWResNet(input_shape, num_classes, (2, 2, 2, 2), **kw)
+def sew_resnet18(input_shape: Sequence[int], num_classes: int, width: int = 64, **neuron_kw: Any) -> SEWResNet:
+    return SEWResNet(input_shape, num_classes, (2, 2, 2, 2), width, **neuron_kw)
 
 
 @MODELS.register("sew_resnet34", help="SEW-ResNet-34 (ADD), ImageNet stem for inputs > 64 px")
-def sew_resnet34(input_shape: Sequence[int], num_classes: int, **kw: Any) -> SEWResNet:
-    return SEWResNet(input_shape, num_classes, (3, 4, 6, 3), **kw)
+def sew_resnet34(input_shape: Sequence[int], num_classes: int, width: int = 64, **neuron_kw: Any) -> SEWResNet:
+    return SEWResNet(input_shape, num_classes, (3, 4, 6, 3), width, **neuron_kw)
