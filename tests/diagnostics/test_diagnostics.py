@@ -90,19 +90,65 @@ def test_bias_curve_tracks_noise_level() -> None:
 
 
 @pytest.mark.slow
-def test_sadp_diagnose_cli(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+def test_sadp_diagnose_cli_orderings(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """The orderings the score-fidelity section states, on the default digits / small CNN:
+    eval mode degenerates to the ANN bound while the head is silent, SADP ranks far better than the
+    ANN bound when the eval-mode head is partly silent (1 epoch) and at initialisation in train
+    mode, but not in train mode after an epoch; variance below uniform once the model learns."""
     from sadp.cli.main import main
 
     out = tmp_path / "diag"
-    assert main(["diagnose", "--warmup-epochs", "1", "--examples", "48", "--draws", "100",
-                 "--sketch-dim", "0", "--out", str(out)]) == 0
+    assert main(["diagnose", "--warmup-epochs", "3", "--measure-at", "0", "1", "3", "--examples", "96",
+                 "--draws", "300", "--sketch-dim", "0", "--out", str(out)]) == 0
     result = json.loads((out / "diagnostics.json").read_text())
-    assert set(result["spearman"]) >= {"loss", "grad_bound", "sadp", "sadp_multilayer"}
-    assert set(result["variance_ratio"]) >= {"uniform", "loss", "grad_bound", "sadp", "oracle"}
-    assert result["variance_ratio"]["uniform"] == 1.0
-    assert result["head_identity"]["max_relative_error"] < 1e-5
-    assert result["head_identity"]["bound_holds"]
-    assert all(-1 <= v <= 1 for v in result["spearman"].values()), result["spearman"]
-    assert (out / "scores_vs_true_norm.png").stat().st_size > 1000
-    assert (out / "variance_ratio.png").stat().st_size > 1000
-    assert "spearman" in capsys.readouterr().out
+    at = {p["warmup_epochs"]: p for p in result["measurements"]}
+    assert sorted(at) == [0, 1, 3]
+    for point in at.values():
+        for mode, bn in (("eval", "running statistics"), ("train", "each batch of 64")):
+            res = point[f"{mode}_mode"]
+            assert bn in res["description"]
+            assert set(res["spearman"]) >= {"loss", "grad_bound", "sadp", "sadp_multilayer"}
+            assert set(res["variance_ratio"]) >= {"uniform", "loss", "grad_bound", "sadp", "oracle"}
+            assert res["variance_ratio"]["uniform"] == 1.0
+            assert res["head_identity"]["max_relative_error"] < 1e-5
+            assert res["head_identity"]["bound_holds"]
+
+    def sp(epoch: int, mode: str, score: str) -> float:
+        return at[epoch][f"{mode}_mode"]["spearman"][score]
+
+    def var(epoch: int, mode: str, score: str) -> float:
+        return at[epoch][f"{mode}_mode"]["variance_ratio"][score]
+
+    # initialisation: the eval-mode head input is silent, so SADP ranks exactly as the ANN bound;
+    # the train-mode head fires and SADP ranks far better than the ANN bound
+    assert at[0]["eval_mode"]["silent_head_fraction"] == 1.0
+    assert sp(0, "eval", "sadp") == sp(0, "eval", "grad_bound")
+    assert at[0]["train_mode"]["silent_head_fraction"] == 0.0
+    assert sp(0, "train", "sadp") > sp(0, "train", "grad_bound") + 0.3
+    # after 1 epoch: eval mode (head partly silent) SADP ranks well and the ANN bound inversely, and
+    # SADP has the lower variance; in train mode both rank well and about equally
+    assert at[1]["eval_mode"]["silent_head_fraction"] > 0.2
+    assert sp(1, "eval", "sadp") > 0.7 and sp(1, "eval", "grad_bound") < 0.0
+    assert var(1, "eval", "sadp") < var(1, "eval", "grad_bound")
+    assert sp(1, "train", "sadp") > 0.8 and sp(1, "train", "grad_bound") > 0.8
+    assert abs(sp(1, "train", "sadp") - sp(1, "train", "grad_bound")) < 0.1
+    # variance against uniform sampling: below it from epoch 1 on, far below once the data are fitted
+    for mode in ("eval", "train"):
+        assert var(1, mode, "sadp") < 1.0 and var(1, mode, "oracle") < 1.0
+        for score in ("loss", "grad_bound", "sadp", "oracle"):
+            assert var(3, mode, score) < 0.5, (mode, score, var(3, mode, score))
+    printed = capsys.readouterr().out
+    assert "eval mode: BatchNorm running statistics" in printed and "train mode: BatchNorm statistics" in printed
+    assert (out / "epoch3_train_mode_scores_vs_true_norm.png").stat().st_size > 1000
+    assert (out / "epoch3_eval_mode_variance_ratio.png").stat().st_size > 1000
+    assert (out / "fidelity_by_epoch.png").stat().st_size > 1000
+
+
+def test_diagnose_options_rejected_before_anything_is_written(tmp_path: Path) -> None:
+    from sadp.diagnostics import DiagnoseConfig, diagnose
+
+    for bad, message in (({"measure_at": [4]}, "measure_at"), ({"modes": ["train", "test"]}, "modes"),
+                         ({"modes": []}, "modes"), ({"batch_size": 1}, "batch_size")):
+        with pytest.raises(ValueError, match=message):
+            diagnose(DiagnoseConfig(warmup_epochs=3, out=str(tmp_path / "d"), **bad))
+    assert not (tmp_path / "d").exists()

@@ -2,15 +2,18 @@
 variance and bias of the epoch gradient estimator each score gives at equal K.
 
 Default: the small spiking CNN on the embedded digits after a 3-epoch warm-up, 512 scored
-training examples. Writes OUT/diagnostics.json (``spearman: {score: value}``,
+training examples, in two modes: eval (BatchNorm running statistics) and train (as the trainer
+scores examples: BatchNorm normalising by each batch's statistics, held fixed for the per-example
+gradients). Writes OUT/diagnostics.json (``measurements``: one entry per warm-up length in
+``--measure-at``, each with ``eval_mode`` and ``train_mode``: ``spearman: {score: value}``,
 ``variance_ratio: {method: value}`` relative to uniform random pruning, Pearson, head-identity
-check, bias curve), prints a table and saves PNG plots (score vs true norm, variance bars).
+check, bias curve), prints tables and saves PNG plots (score vs true norm, variance bars).
 """
 from __future__ import annotations
 
 import argparse
 
-from sadp.diagnostics.run import DiagnoseConfig
+from sadp.diagnostics.run import MODES, DiagnoseConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -21,6 +24,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--T", type=int, default=d.T, help="time steps (static data)")
     p.add_argument("--warmup-epochs", dest="warmup_epochs", type=int, default=d.warmup_epochs,
                    help="full-data training epochs before measuring (0: at initialisation)")
+    p.add_argument("--measure-at", dest="measure_at", type=int, nargs="+", default=d.measure_at,
+                   help="measure after each of these epochs of the warm-up run (default: its last), "
+                        "e.g. --warmup-epochs 8 --measure-at 0 1 3 8")
+    p.add_argument("--modes", nargs="+", default=d.modes, choices=MODES,
+                   help="eval: BatchNorm running statistics; train: each batch's statistics, as in training")
+    p.add_argument("--batch-size", dest="batch_size", type=int, default=d.batch_size,
+                   help="batch size of the warm-up and of train-mode batches")
     p.add_argument("--examples", type=int, default=d.examples, help="training examples to score (0: all)")
     p.add_argument("--ratios", type=float, nargs="+", default=d.ratios, help="pruning ratios r (K = (1 - r) N)")
     p.add_argument("--draws", type=int, default=d.draws, help="draws per method for the variance estimate")
