@@ -53,7 +53,8 @@ def test_subset_draws_from_the_kept_images(tmp_path: Path) -> None:
 @pytest.mark.parametrize("option", ["per_class", "test_per_class"])
 @pytest.mark.parametrize("bad", [0, -1, 2.5, True, "3"])
 def test_bad_values_are_one_line_errors(tmp_path: Path, option: str, bad: object) -> None:
-    with pytest.raises(ValueError, match=f"imagefolder option {option} must be a positive integer") as e:
+    # Wrong types are caught by the readers' generic type check, values by the option's own range check.
+    with pytest.raises(ValueError, match=rf"{option} must be (a positive integer|an integer or null, got)") as e:
         build_dataset("imagefolder", data_dir=tmp_path / "never-read", **{option: bad})
     assert "\n" not in str(e.value)
 
