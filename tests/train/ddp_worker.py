@@ -1,5 +1,6 @@
 """Run under torchrun by test_distributed.py: train, recording what each rank selected, its shard,
-the statistics it fed to the method and the method's state after every epoch."""
+the statistics it fed to the method, the method's state after every epoch and the logged history.
+301 examples: full-data epochs are padded by one duplicate to split evenly over 2 ranks."""
 from __future__ import annotations
 
 import copy
@@ -11,19 +12,22 @@ import torch
 from sadp.train import TrainConfig, Trainer
 from sadp.train import distributed as D
 
+N = 301
+
 
 def main(out: str, method: str, ratio: float, epochs: int) -> None:
-    cfg = TrainConfig(model="mlp", subset=300, epochs=epochs, method=method, ratio=ratio,
+    cfg = TrainConfig(model="mlp", subset=N, epochs=epochs, method=method, ratio=ratio,
                       batch_size=32, out=out, progress=False, seed=7)
     t = Trainer(cfg)
     rec: dict = {"plans": [], "orders": [], "valid": [], "stats": [], "states": []}
-    set_epoch, observe, end_epoch = t.sampler.set_epoch, t.method.observe, t.method.end_epoch
+    sampler, method = t.pruner.sampler, t.pruner.method
+    set_epoch, observe, end_epoch = sampler.set_epoch, method.observe, method.end_epoch
 
     def rec_set_epoch(e: int):
         plan = set_epoch(e)
         rec["plans"].append((plan.indices.clone(), plan.weights.clone()))
-        rec["orders"].append(list(t.sampler._order))
-        rec["valid"].append(t.sampler.valid.clone())
+        rec["orders"].append(sampler.order.tolist())
+        rec["valid"].append(sampler.valid.clone())
         rec["stats"].append([])
         return plan
 
@@ -33,10 +37,11 @@ def main(out: str, method: str, ratio: float, epochs: int) -> None:
 
     def rec_end_epoch(e: int):
         end_epoch(e)
-        rec["states"].append(copy.deepcopy(t.method.state_dict()))
+        rec["states"].append(copy.deepcopy(method.state_dict()))
 
-    t.sampler.set_epoch, t.method.observe, t.method.end_epoch = rec_set_epoch, rec_observe, rec_end_epoch
+    sampler.set_epoch, method.observe, method.end_epoch = rec_set_epoch, rec_observe, rec_end_epoch
     t.fit()
+    rec["history"] = t.history
     torch.save(rec, Path(out) / f"rank{D.rank()}.pt")
     D.barrier()
     D.cleanup()

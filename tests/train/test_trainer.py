@@ -165,8 +165,8 @@ def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> Non
                       eval_every=2, train_eval_size=50, progress=False)
     t = Trainer(cfg)
     plans = []
-    select = t.method.select
-    t.method.select = lambda e: plans.append(select(e)) or plans[-1]  # type: ignore[method-assign]
+    select = t.pruner.method.select
+    t.pruner.method.select = lambda e: plans.append(select(e)) or plans[-1]  # type: ignore[method-assign]
     s = t.fit()
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     # evaluated after epochs 2 and 4 and after the last one, with the training-sample probe

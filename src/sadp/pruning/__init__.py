@@ -1,26 +1,27 @@
-"""Data pruning: one interface (:class:`PruningMethod`), a sampler and a spike monitor.
+"""Data pruning: one object for the training loop (:class:`Pruner`), one interface for methods
+(:class:`PruningMethod`), a sampler and a spike monitor.
 
-Integration in a plain PyTorch loop (three changes)::
+Integration in a plain PyTorch loop: four changed lines (marked; ``examples/`` has complete loops
+for sadp models, SpikingJelly, snnTorch and batch-first event frames)::
 
-    method = build_method("sadp", len(ds), ratio=0.5, epochs=E)
-    sampler = PruningSampler(method)
-    loader = DataLoader(WithIndex(ds), batch_size=64, sampler=sampler)    # items (x, y, index)
-    monitor = SpikeMonitor(model)                                         # spike counts for SADP
+    pruner = Pruner(model, len(train_ds), "sadp", ratio=0.3, epochs=E)          # sadp
+    loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)       # sadp (was shuffle=True)
     for epoch in range(E):
-        sampler.set_epoch(epoch)                                          # selection, once per epoch
-        for x, y, idx in loader:
-            with monitor.record():
-                out = model(x)                                            # [T, B, K]
-            z = out.mean(0)
-            loss = method.step_loss(F.cross_entropy(z, y, reduction="none"), idx, z, y, monitor.counts)
-            ...
-        method.end_epoch(epoch)
+        pruner.start_epoch(epoch)                                              # sadp
+        for x, y in loader:
+            out = model(x)                                                     # [T, B, K]
+            loss = pruner.loss(out, y)                                         # sadp (was F.cross_entropy)
+            optimizer.zero_grad(); loss.backward(); optimizer.step()
+
+Resume with ``pruner.state_dict()`` / ``pruner.load_state_dict()``. ``sadp.train.Trainer`` prunes
+through the same object.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget
+from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget  # noqa: F401  (BatchStats: for methods)
+from sadp.pruning.facade import Pruner
 from sadp.pruning.monitor import SpikeMonitor
 from sadp.data.base import WithIndex  # items become (x, y, index)
 from sadp.pruning.sampler import PruningSampler
@@ -33,7 +34,9 @@ def build_method(name: str, num_examples: int, **kwargs: Any) -> PruningMethod:
     return METHODS.build(name, num_examples, **kwargs)
 
 
+# BatchStats (what one step tells a method) is internal: Pruner assembles it; methods import it
+# from sadp.pruning.base.
 __all__ = [
-    "BatchStats", "EpochPlan", "ModelProbe", "PruningMethod", "PruningSampler", "SpikeMonitor", "WithIndex",
+    "EpochPlan", "ModelProbe", "Pruner", "PruningMethod", "PruningSampler", "SpikeMonitor", "WithIndex",
     "budget", "build_method", "floor_scores", "horvitz_thompson_weights", "inclusion_probabilities", "systematic_pps",
 ]

@@ -3,18 +3,22 @@
 * Head input: a forward pre-hook on the classifier head (``model.head`` by default, or ``head=``)
   records the sum over features of its input per example and step, the spike count n_t of the
   last spiking layer (for average-pooled spikes in [0, 1] the sum still bounds ||x_t||^2). Input
-  [T, B, ...] is one multi-step call; input [B, ...] is one step of a loop over time (snnTorch
-  style), and successive calls are stacked along T. A model without ``head`` falls back to the
-  output of its last spiking layer.
+  with a time dimension ([T, B, D], or [B, T, D] with ``time_dim=1``) is one multi-step call;
+  input [B, D] is one step of a loop over time (snnTorch style), and successive calls are stacked
+  along T. A model without ``head`` falls back to the output of its last spiking layer.
 * Every spiking layer (``layers=True``): forward hooks on each spiking module, found by type:
-  :class:`sadp.snn.SpikingNeuron`, SpikingJelly ``neuron.BaseNode`` (multi-step when its
-  ``step_mode`` is ``"m"``, else one call per step) and snnTorch ``SpikingNeuron`` (``Leaky`` etc.,
-  one call per step; the spike is the first output when it returns ``(spk, mem)``), plus any
-  ``extra_types`` the user passes.
+  :class:`sadp.snn.SpikingNeuron`, SpikingJelly ``neuron.BaseNode`` (multi-step [T, B, ...] when
+  its ``step_mode`` is ``"m"``, else one call per step) and snnTorch ``SpikingNeuron`` (``Leaky``
+  etc., one call per step; the spike is the first output when it returns ``(spk, mem)``), plus any
+  ``extra_types`` the user passes (one call per step unless their ``step_mode`` is ``"m"``).
 
-Hooks keep tensors on the model's device (no ``.item()``, no host sync) and do nothing outside
-``with monitor.record():``. Counts are read after the forward pass as ``monitor.counts`` ([T, B])
-and ``monitor.layer_counts`` (list of [T, B], in module registration order).
+Hooks keep tensors on the model's device (no ``.item()``, no host sync). They record inside
+``with monitor.record():``, or, after ``start(training_only=True)`` (what :class:`Pruner` does for a
+whole epoch), in every forward pass of a module in training mode with gradients enabled, until
+``stop()``. Counts are read as ``monitor.counts`` ([T, B]) and ``monitor.layer_counts`` (list of
+[T, B], in module registration order), or taken and cleared with ``take()``. Forward passes that a
+memory-lean :class:`sadp.snn.SpikingClassifier` re-runs inside backward are not new passes and are
+ignored (the model's own ``recomputing`` flag).
 """
 from __future__ import annotations
 
@@ -24,7 +28,7 @@ from typing import Any, Iterator, Sequence
 import torch
 from torch import Tensor, nn
 
-from sadp.snn.models.base import is_recomputing
+from sadp.snn.models.base import SpikingClassifier, is_recomputing
 
 
 def spiking_module_types() -> tuple[type, ...]:
@@ -36,7 +40,7 @@ def spiking_module_types() -> tuple[type, ...]:
         from spikingjelly.activation_based import neuron as sj_neuron
 
         types.append(sj_neuron.BaseNode)
-    except Exception:  # noqa: BLE001 - a broken optional install raises all kinds of errors on import
+    except Exception:  # noqa: BLE001 - a broken optional install raises more than ImportError (e.g. RuntimeError)
         pass
     try:  # snnTorch; optional
         import snntorch
@@ -73,9 +77,16 @@ class SpikeMonitor:
         head: nn.Module | None = None,
         layers: bool = False,
         extra_types: Sequence[type] = (),
+        time_dim: int = 0,
     ) -> None:
+        if time_dim not in (0, 1):
+            raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
         self.active = False
+        self.training_only = False
         self.layers = layers
+        self.time_dim = time_dim
+        # Memory-lean sadp models re-run stages in backward; their own flag tells the hooks.
+        self._lean_models = [m for m in model.modules() if isinstance(m, SpikingClassifier)]
         types = spiking_module_types() + tuple(extra_types)
         self.spiking = [(name, m) for name, m in model.named_modules() if isinstance(m, types)]
         self.head = head if head is not None else getattr(model, "head", None)
@@ -98,26 +109,33 @@ class SpikeMonitor:
 
     # -- hooks (device tensors only) ------------------------------------------------------
     @staticmethod
-    def _step_counts(x: Tensor, multi_step: bool) -> Tensor:
-        """[T, B] sums over features for multi-step input, [1, B] for one step."""
+    def _step_counts(x: Tensor, multi_step: bool, time_dim: int = 0) -> Tensor:
+        """[T, B] sums over features for multi-step input (time in ``time_dim``), [1, B] for one step."""
         x = x.detach()
         if multi_step:
-            return x.flatten(2).float().sum(-1)
+            return x.movedim(time_dim, 0).flatten(2).float().sum(-1)
         return x.flatten(1).float().sum(-1).unsqueeze(0)
 
-    def _head_hook(self, module: nn.Module, args: tuple) -> None:
+    def _recording(self, module: nn.Module) -> bool:
         if not self.active:
+            return False
+        if self.training_only and not (module.training and torch.is_grad_enabled()):
+            return False
+        return not any(is_recomputing(m) for m in self._lean_models)
+
+    def _head_hook(self, module: nn.Module, args: tuple) -> None:
+        if not self._recording(module):
             return
         x = args[0]
         if not isinstance(x, Tensor) or x.dim() < 2:
-            raise ValueError(f"head input should be [T, B, D] or one step [B, D], got {getattr(x, 'shape', type(x))}")
+            expected = "[B, T, D]" if self.time_dim == 1 else "[T, B, D]"
+            raise ValueError(f"head input should be {expected} or one step [B, D], got {getattr(x, 'shape', type(x))}")
         with torch.no_grad():
-            self._head_parts.append(self._step_counts(x, x.dim() >= 3))
+            self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
 
     def _make_layer_hook(self, i: int, multi_step: bool):
         def hook(module: nn.Module, args: tuple, out: Any) -> None:
-            # Memory-lean mode re-runs spiking stages inside backward: not a new forward pass.
-            if not self.active or is_recomputing():
+            if not self._recording(module):
                 return
             s = _first_tensor(out)
             if s is None:
@@ -131,13 +149,30 @@ class SpikeMonitor:
     @contextmanager
     def record(self) -> Iterator["SpikeMonitor"]:
         """Record during the enclosed forward pass(es); earlier counts are cleared."""
-        self._head_parts = []
-        self._layer_parts = [[] for _ in self.spiking]
-        self.active = True
+        self.start()
         try:
             yield self
         finally:
-            self.active = False
+            self.stop()
+
+    def start(self, training_only: bool = False) -> None:
+        """Clear the counts and record from now on (``training_only``: only forward passes of
+        modules in training mode with gradients enabled, so evaluation passes in between are skipped)."""
+        self.clear()
+        self.active, self.training_only = True, training_only
+
+    def stop(self) -> None:
+        self.active = False
+
+    def clear(self) -> None:
+        self._head_parts = []
+        self._layer_parts = [[] for _ in self.spiking]
+
+    def take(self) -> tuple[Tensor | None, list[Tensor] | None]:
+        """``(counts, layer_counts)`` recorded since the last ``take()``/``start()``, then clear them."""
+        counts, layer_counts = self.counts, self.layer_counts
+        self.clear()
+        return counts, layer_counts
 
     @property
     def counts(self) -> Tensor | None:

@@ -5,8 +5,9 @@ fresh one-pass iterator over a seeded shuffle of it (never re-pruning), and ``le
 coming epoch's length so LR schedules can be sized. With ``world_size > 1`` each rank gets a
 disjoint, equal-length share: the shuffled selection is padded by wrapping around to a multiple
 of world_size, as ``DistributedSampler`` does, and ``valid`` marks the padding positions False so
-the trainer gives them zero loss weight and leaves them out of the statistics; the real
-(valid) positions of all ranks are disjoint and together cover the selection.
+the training loop (:class:`sadp.pruning.Pruner`) gives them zero loss weight and leaves them out of
+the statistics; the real (valid) positions of all ranks are disjoint and together cover the
+selection.
 """
 from __future__ import annotations
 
@@ -34,6 +35,7 @@ class PruningSampler(Sampler[int]):
         self.rank, self.world_size = rank, world_size
         self.epoch: int | None = None
         self.plan: EpochPlan | None = None
+        self.order = torch.zeros(0, dtype=torch.long)  # this rank's dataset indices, in iteration order
         self._order: list[int] = []
         self.valid = torch.ones(0, dtype=torch.bool)  # per position of this rank's order
 
@@ -55,6 +57,7 @@ class PruningSampler(Sampler[int]):
             idx = idx[self.rank :: self.world_size]
             valid = valid[self.rank :: self.world_size]
         self.valid = valid
+        self.order = idx
         self._order = idx.tolist()
         return self.plan
 
@@ -66,10 +69,10 @@ class PruningSampler(Sampler[int]):
 
     def __iter__(self) -> Iterator[int]:
         if self.plan is None:
-            raise RuntimeError("call set_epoch(epoch) before iterating")
+            raise RuntimeError("call set_epoch(epoch) (or Pruner.start_epoch) before iterating")
         return iter(list(self._order))
 
     def __len__(self) -> int:
         if self.plan is None:
-            raise RuntimeError("call set_epoch(epoch) before asking the epoch's length")
+            raise RuntimeError("call set_epoch(epoch) (or Pruner.start_epoch) before asking the epoch's length")
         return len(self._order)

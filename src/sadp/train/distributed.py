@@ -3,12 +3,13 @@
 Launch: ``torchrun --nproc_per_node=N -m sadp train ...`` (multi-node: add ``--nnodes``,
 ``--node_rank``, ``--rdzv_endpoint``). Backend: NCCL on CUDA, gloo on CPU.
 
-Consistency contract for pruning: every rank builds the same method from the same seed and
-state, so every rank computes the same epoch selection; the sampler gives each rank a disjoint,
-equal-length share (the selection is padded to a multiple of the world size with zero-weight
-duplicates, which are excluded from statistics); after each step the per-example statistics of
-all ranks are all-gathered in rank order and every rank feeds the same concatenation to
-``method.observe``, so method state stays identical everywhere. Only rank 0 writes files.
+Consistency contract for pruning (kept by :class:`sadp.pruning.Pruner`): every rank builds the
+same method from the same seed and state, so every rank computes the same epoch selection; the
+sampler gives each rank a disjoint, equal-length share (the selection is padded to a multiple of
+the world size with duplicates, which get zero loss weight and are left out of the statistics and
+of the logged training loss and accuracy); after each step the per-example statistics of all ranks
+are all-gathered in rank order and every rank feeds the same concatenation to ``method.observe``,
+so method state stays identical everywhere. Only rank 0 writes files.
 """
 from __future__ import annotations
 
@@ -17,15 +18,13 @@ from datetime import timedelta
 
 import torch
 import torch.distributed as dist
-from torch import Tensor
 
+from sadp.utils.distributed import all_gather_cat, all_reduce_sum, barrier, rank, world_size
 
-def world_size() -> int:
-    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-
-
-def rank() -> int:
-    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+__all__ = [
+    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "is_main", "launched_by_torchrun", "rank", "setup",
+    "world_size",
+]
 
 
 def is_main() -> bool:
@@ -57,23 +56,3 @@ def setup(device: torch.device) -> torch.device:
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def all_gather_cat(t: Tensor, dim: int = 0) -> Tensor:
-    """Concatenate ``t`` from every rank in rank order (same shape on every rank)."""
-    if world_size() == 1:
-        return t
-    parts = [torch.empty_like(t) for _ in range(world_size())]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts, dim=dim)
-
-
-def all_reduce_sum(t: Tensor) -> Tensor:
-    if world_size() > 1:
-        dist.all_reduce(t)
-    return t
-
-
-def barrier() -> None:
-    if world_size() > 1:
-        dist.barrier()

@@ -1,13 +1,13 @@
-"""The training loop. It consumes examples through the pruning interface:
+"""The training loop. It prunes through the same public :class:`sadp.pruning.Pruner` a user's loop uses:
 
-    sampler.set_epoch(e)           # the method picks this epoch's indices and loss weights
-    for x, y, idx in loader:       # batches in the sampler's order, on the training device
-        out = model(encode(x))     # [T, B, K], spike counts recorded by the monitor if needed
-        loss = method.weighted_loss(per_example_loss(out, y), idx)
-        ...; method.observe(BatchStats(...))   # per-example statistics back to the method
-    method.end_epoch(e)
+    pruner.start_epoch(e)                    # the method picks this epoch's indices and loss weights
+    for x, y, idx in loader:                 # batches in pruner.sampler's order, on the training device
+        out = model(inputs.encode(x))        # [T, B, K]; the pruner's monitor records spike counts
+        loss = pruner.loss(out, y, idx)      # weighted per-example loss; statistics for the method
+        ...                                  # backward and optimiser step (AMP, DDP)
+    pruner.end_epoch()                       # last statistics, method.end_epoch, epoch loss/accuracy
 
-Each epoch ends with an atomic checkpoint (model, optimiser, method state, RNG states, history),
+Each epoch ends with an atomic checkpoint (model, optimiser, pruner state, RNG states, history),
 so ``resume=True`` continues a killed run exactly as if it had not stopped.
 """
 from __future__ import annotations
@@ -23,13 +23,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from sadp.data import BatchTransform, DataBundle, DeviceLoader, build_dataset
-from sadp.pruning import BatchStats, ModelProbe, PruningMethod, PruningSampler, SpikeMonitor, build_method
-from sadp.pruning.scores import output_error_from_gradients
-from sadp.snn import build_model, encode
+from sadp.data import DataBundle, DeviceLoader, build_dataset
+from sadp.pruning import ModelProbe, Pruner
+from sadp.snn import build_model
 from sadp.train import distributed as D
 from sadp.train.config import TrainConfig
-from sadp.train.losses import per_example_loss, readout_cross_entropy
+from sadp.train.inputs import ModelInputs
+from sadp.train.losses import per_example_loss
 from sadp.train.optim import build_optimizer, cosine_lr
 from sadp.utils import perf
 from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_text
@@ -102,22 +102,23 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.num_train = len(self.bundle.train)  # type: ignore[arg-type]
-        self.method: PruningMethod = build_method(
-            cfg.method, self.num_train, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
-            device=self.device, **cfg.method_options,
+        self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
+        self.pruner = Pruner(
+            self.model, self.num_train, cfg.method, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
+            options=cfg.method_options, criterion=None if cfg.loss == "ce" else self._per_example_loss,
+            label_smoothing=cfg.label_smoothing, probe=self._model_probe(), rank=self.rank,
+            world_size=self.world_size, device=self.device,
         )
-        self.method.check_loss(cfg.loss)
-        require_training_steps(self.method.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
-        self.sampler = PruningSampler(self.method, shuffle=True, seed=cfg.seed, rank=self.rank, world_size=self.world_size)
-        needs_spikes = self.method.needs_spikes or self.method.needs_layer_spikes
-        self.monitor = SpikeMonitor(self.model, layers=self.method.needs_layer_spikes) if needs_spikes else None
+        self.pruner.method.check_loss(cfg.loss)
+        require_training_steps(self.pruner.method.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last,
+                               self.world_size)
         self.train_loader = DeviceLoader(
-            self.bundle.train, self.sampler, cfg.batch_size, self.device,
-            BatchTransform(self.bundle, train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
+            self.bundle.train, self.pruner.sampler, cfg.batch_size, self.device,
+            self.inputs.transform(train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
         )
         self.test_loader = DeviceLoader(
             self.bundle.test, range(len(self.bundle.test)), max(256, cfg.batch_size), self.device,  # type: ignore[arg-type]
-            BatchTransform(self.bundle, train=False), num_workers=cfg.num_workers,
+            self.inputs.transform(train=False), num_workers=cfg.num_workers,
         )
         self.train_eval_loader = None
         if cfg.train_eval_size:  # a fixed random sample of training examples, evaluated like the test set
@@ -125,7 +126,7 @@ class Trainer:
             probe = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
             self.train_eval_loader = DeviceLoader(
                 self.bundle.train, probe, max(256, cfg.batch_size), self.device,
-                BatchTransform(self.bundle, train=False), num_workers=cfg.num_workers,
+                self.inputs.transform(train=False), num_workers=cfg.num_workers,
             )
         # Examples drawn in at least one pruned epoch (diagnostic: who the sampler starves).
         self.drawn_when_pruned = torch.zeros(self.num_train, dtype=torch.bool)
@@ -134,12 +135,10 @@ class Trainer:
         self.prior_wall = 0.0  # wall time of earlier segments of a resumed run
 
     # -- helpers -----------------------------------------------------------------------
-    def _inputs(self, x: Tensor) -> Tensor:
-        if self.bundle.is_event:
-            return x.transpose(0, 1)  # [B, T, ...] -> [T, B, ...]
-        if self.cuda and self.cfg.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return encode(x, self.T, self.cfg.encoder)
+    def _per_example_loss(self, out: Tensor, y: Tensor) -> Tensor:
+        """[B] losses of per-step logits [T, B, K] with the configured loss."""
+        cfg = self.cfg
+        return per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
 
     def _log(self, msg: str) -> None:
         if self.is_main:
@@ -152,7 +151,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
-            "method": self.method.state_dict(),
+            "pruner": self.pruner.state_dict(),
             "rng": rng_state(),
             "history": self.history,
             "drawn_when_pruned": self.drawn_when_pruned,
@@ -180,7 +179,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.method.load_state_dict(state["method"])
+        # Checkpoints of earlier versions hold the method's state alone, saved at an epoch's end.
+        self.pruner.load_state_dict(state["pruner"] if "pruner" in state else {"method": state["method"]})
         set_rng_state(state["rng"])
         self.history = state["history"]
         self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)  # absent in checkpoints of earlier versions
@@ -189,96 +189,60 @@ class Trainer:
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
 
     def _model_probe(self) -> ModelProbe:
-        """The model and the training set in index order without augmentation (built lazily), for
-        pruning methods that score with the model itself in ``before_epoch`` (GraNd)."""
+        """The model and the training set in index order without augmentation (loader built when
+        used), for pruning methods that score with the model itself before an epoch (GraNd)."""
         def batches():
             loader = DeviceLoader(self.bundle.train, range(self.num_train), max(256, self.cfg.batch_size), self.device,
-                                  BatchTransform(self.bundle, train=False), num_workers=self.cfg.num_workers)
-            return ((self._inputs(x), y, idx) for x, y, idx in loader)
+                                  self.inputs.transform(train=False), num_workers=self.cfg.num_workers)
+            return ((self.inputs.encode(x), y, idx) for x, y, idx in loader)
 
-        cfg = self.cfg
-        return ModelProbe(self.model, batches, lambda out, y: per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda))
+        return ModelProbe(self.model, batches, self._per_example_loss)
 
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, Any]:
         cfg = self.cfg
-        self.method.before_epoch(epoch, self._model_probe())  # pruning hook: methods that score with the model (GraNd)
+        plan = self.pruner.start_epoch(epoch)  # GraNd scores with the model here, then the selection
         self.train_model.train()
-        plan = self.sampler.set_epoch(epoch)
         steps = len(self.train_loader)
         if steps == 0:  # a method whose epoch fell below its budget (the budget is checked up front)
             require_training_steps(len(plan), self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = 0
+        lr = self._lr(epoch, 0, steps)
         bar = None
         if cfg.progress and self.is_main:
             from tqdm.auto import tqdm
 
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr, dynamic_ncols=True)
         for step, (x, y, idx) in enumerate(self.train_loader):
-            lr = cosine_lr(cfg.lr, (epoch + step / max(1, steps)) / cfg.epochs, cfg.warmup_epochs / cfg.epochs)
+            lr = self._lr(epoch, step, steps)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
-            inp = self._inputs(x)
+            inp = self.inputs.encode(x)
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
-                if self.monitor is not None:
-                    with self.monitor.record():
-                        out = self.train_model(inp)
-                else:
-                    out = self.train_model(inp)
-                out = out.float()
-                z = None
-                if cfg.loss == "ce" and self.method.uses_output_error:  # the readout's gradient holds ||softmax(z) - y||
-                    z = out.mean(0)
-                    lvec = readout_cross_entropy(z, y, cfg.label_smoothing)
-                    z.retain_grad()
-                    lvec.retain_grad()
-                else:
-                    lvec = per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
-                if self.world_size > 1:  # padding positions (see PruningSampler.valid) get zero weight
-                    valid = self.sampler.valid[step * cfg.batch_size : step * cfg.batch_size + len(y)].to(self.device)
-                    loss = self.method.weighted_loss(lvec * valid, idx)
-                else:
-                    loss = self.method.weighted_loss(lvec, idx)
+                out = self.train_model(inp)
+                loss = self.pruner.loss(out, y, idx)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            logits = out.detach().mean(0)
-            error = None
-            if z is not None and z.grad is not None and lvec.grad is not None:
-                error = output_error_from_gradients(z.grad, lvec.grad, y, cfg.label_smoothing)
-            stats = BatchStats(
-                indices=idx, logits=logits, targets=y, loss=lvec.detach(),
-                spike_counts=self.monitor.counts if self.monitor is not None else None,
-                layer_spike_counts=self.monitor.layer_counts if self.monitor is not None else None,
-                step_logits=out.detach(), output_error=error,
-            )
-            if self.world_size > 1:
-                stats = gather_stats(stats, valid)
-            self.method.observe(stats)
-            loss_sum += lvec.detach().sum()
-            correct += (logits.argmax(1) == y).sum()
-            seen += len(y)
             if bar is not None:
                 bar.update(1)
                 if step % 10 == 0 or step == steps - 1:
                     bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{lr:.2e}")
         if bar is not None:
             bar.close()
-        self.method.end_epoch(epoch)
-        if self.world_size > 1:
-            totals = D.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(), torch.tensor(float(seen), device=self.device).double()]))
-            loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
-        train_loss = loss_sum.item() / max(1, seen)
+        totals = self.pruner.end_epoch()  # over the real examples of all ranks (no DDP padding)
+        train_loss = totals["loss"]
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; last good checkpoint kept at "
                 f"{self.out / CHECKPOINT}. Try a lower --lr."
             )
-        return {"train_loss": train_loss, "train_acc": correct.item() / max(1, seen),
+        return {"train_loss": train_loss, "train_acc": totals["accuracy"],
                 "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan)}
+
+    def _lr(self, epoch: int, step: int, steps: int) -> float:
+        cfg = self.cfg
+        return cosine_lr(cfg.lr, (epoch + step / max(1, steps)) / cfg.epochs, cfg.warmup_epochs / cfg.epochs)
 
     def _selection_diagnostics(self, plan: Any) -> dict[str, Any]:
         """Per-epoch pruning diagnostics: loss-weight distribution of the kept examples,
@@ -292,7 +256,7 @@ class Trainer:
             self.drawn_when_pruned[plan.indices.cpu().long()] = True
         if bool(self.drawn_when_pruned.any()):
             diag["never_drawn_pruned"] = 1.0 - float(self.drawn_when_pruned.float().mean())
-        diag.update(self.method.epoch_diagnostics())
+        diag.update(self.pruner.method.epoch_diagnostics())
         return diag
 
     @torch.no_grad()
@@ -312,7 +276,7 @@ class Trainer:
         loss_sum, correct, n = 0.0, 0, 0
         for x, y, _ in loader:
             with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
-                out = self.model(self._inputs(x)).float()
+                out = self.model(self.inputs.encode(x)).float()
             loss_sum += per_example_loss(out, y, "ce").sum().item()
             correct += (out.mean(0).argmax(1) == y).sum().item()
             n += len(y)
@@ -421,22 +385,6 @@ def trained_examples(selected: int, batch_size: int, drop_last: bool, world_size
     used = per_rank // batch_size * batch_size  # positions each rank trains on
     # rank r holds positions r, r + W, ... of the padded order; those below `selected` are real
     return sum(min(used, len(range(r, selected, world_size))) for r in range(world_size))
-
-
-def gather_stats(stats: BatchStats, valid: Tensor) -> BatchStats:
-    """All ranks' statistics of this step, concatenated in rank order, padding positions removed."""
-    g = D.all_gather_cat
-    keep = g(valid.to(stats.indices.device))
-    spikes = None if stats.spike_counts is None else g(stats.spike_counts, dim=1)[:, keep]
-    layers = None if stats.layer_spike_counts is None else [g(c, dim=1)[:, keep] for c in stats.layer_spike_counts]
-    return BatchStats(
-        indices=g(stats.indices)[keep], logits=g(stats.logits)[keep], targets=g(stats.targets)[keep],
-        loss=g(stats.loss)[keep], spike_counts=spikes, layer_spike_counts=layers,
-        step_logits=None if stats.step_logits is None else g(stats.step_logits, dim=1)[:, keep],
-        output_error=None if stats.output_error is None else g(stats.output_error)[keep],
-    )
-
-
 def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
     """Train with ``cfg``; see :class:`Trainer`. Under torchrun, every rank calls this; rank 0 returns the summary."""
     try:

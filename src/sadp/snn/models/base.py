@@ -9,7 +9,8 @@ Memory-lean mode (``model.memory_lean = True`` or :func:`set_memory_mode`): duri
 ``features`` runs as checkpointed stages, each ending at a spiking layer; a stage keeps only its
 input and recomputes its activations in backward. Steps give the same results (BatchNorm
 running statistics are not updated twice); forward hooks on modules inside ``features`` run a
-second time during backward, while :func:`is_recomputing` is True. The head is never recomputed.
+second time during backward, while :func:`is_recomputing` is True for that model (the flag is the
+model's own, so another model in the process is not affected). The head is never recomputed.
 """
 from __future__ import annotations
 
@@ -26,27 +27,25 @@ from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
 from sadp.utils.typecheck import hints_of, type_problem
 
 MEMORY_MODES = ("default", "lean")
-_recomputing = False
 
 
-def is_recomputing() -> bool:
-    """True while a memory-lean model re-runs a stage's forward inside backward."""
-    return _recomputing
+def is_recomputing(model: nn.Module) -> bool:
+    """True while memory-lean ``model`` re-runs a stage's forward inside backward."""
+    return bool(getattr(model, "recomputing", False))
 
 
 @contextmanager
-def _recompute_context(modules: list[nn.Module]) -> Iterator[None]:
-    """Re-run a stage without touching BatchNorm running statistics, flagging hooks."""
-    global _recomputing
+def _recompute_context(model: nn.Module, modules: list[nn.Module]) -> Iterator[None]:
+    """Re-run a stage of ``model`` without touching BatchNorm running statistics, flagging hooks."""
     bns = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn.momentum, None if bn.num_batches_tracked is None else bn.num_batches_tracked.clone()) for bn in bns]
     for bn in bns:
         bn.momentum = 0.0  # running = (1 - 0) running + 0 batch: unchanged, bit for bit
-    _recomputing = True
+    model.recomputing = True
     try:
         yield
     finally:
-        _recomputing = False
+        model.recomputing = False
         for bn, (momentum, nbt) in zip(bns, saved):
             bn.momentum = momentum
             if nbt is not None:
@@ -69,6 +68,7 @@ class SpikingClassifier(nn.Module):
     features: nn.Module
     head: nn.Linear
     memory_lean: bool = False
+    recomputing: bool = False  # True while a memory-lean stage re-runs inside backward
 
     def stages(self) -> list[list[nn.Module]]:
         """``features``' children grouped into stages for memory-lean mode.
@@ -91,7 +91,7 @@ class SpikingClassifier(nn.Module):
             if any(_has_neuron(m) for m in stage):
                 x = checkpoint(
                     _run, stage, x, use_reentrant=False,
-                    context_fn=lambda stage=stage: (nullcontext(), _recompute_context(stage)),
+                    context_fn=lambda stage=stage: (nullcontext(), _recompute_context(self, stage)),
                 )
             else:
                 x = _run(stage, x)
