@@ -1,53 +1,80 @@
-"""SADP in a hand-written PyTorch training loop: the changes are marked with # <-- sadp.
+"""SADP in an ordinary PyTorch training loop: four changed lines, each marked ``# sadp``.
 
-Runs on the embedded digits in a few seconds: ``python examples/plain_pytorch_loop.py``.
-Works the same with any model whose classifier head is ``model.head`` (else pass ``head=``)
-and any map-style dataset of (x, y) items.
+``train_full`` is the ordinary loop; ``train_pruned`` is the same loop with spike-aware dynamic
+data pruning (tests/examples checks that the two differ in exactly the marked lines). Runs on the
+embedded digits in seconds: ``python examples/plain_pytorch_loop.py``. Works the same with any
+model that returns per-step logits [T, B, K] and has its classifier as ``model.head`` (else pass
+``head=`` to the Pruner), and any map-style dataset of ``(x, y)`` items.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
 
+import sadp
 from sadp.data import build_dataset
-from sadp.pruning import PruningSampler, SpikeMonitor, WithIndex, build_method
-from sadp.snn import build_model, direct_encode
+from sadp.snn import build_model
+from sadp.train.inputs import ModelInputs
 
 
-def main(epochs: int = 6, ratio: float = 0.5, seed: int = 0) -> float:
-    torch.manual_seed(seed)
-    bundle = build_dataset("digits")
-    train_ds, test_ds = bundle.train, bundle.test
-    model = build_model("mlp", bundle.sample_shape, bundle.num_classes)
-    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
-
-    method = build_method("sadp", len(train_ds), ratio=ratio, epochs=epochs, seed=seed)  # <-- sadp
-    sampler = PruningSampler(method, seed=seed)                                            # <-- sadp
-    loader = DataLoader(WithIndex(train_ds), batch_size=64, sampler=sampler)               # <-- sadp: items carry their index
-    monitor = SpikeMonitor(model)                                                          # <-- sadp: spike counts, no extra pass
-
+def train_full(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int, seed: int) -> list[tuple[int, int]]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+    log = []
     for epoch in range(epochs):
-        sampler.set_epoch(epoch)                                                           # <-- sadp: selects once per epoch
         model.train()
-        for x, y, idx in loader:
-            x = direct_encode(x.float() / 255.0, T=4)
-            with monitor.record():                                                         # <-- sadp
-                out = model(x)  # [T, B, K]
-            z = out.mean(0)
-            per_example = F.cross_entropy(z, y, reduction="none")
-            loss = method.step_loss(per_example, idx, z, y, monitor.counts)                # <-- sadp: replaces .mean()
-            opt.zero_grad()
+        planned, done = len(loader), 0
+        for x, y in loader:
+            out = model(inputs(x, train=True))  # per-step logits [T, B, K]
+            loss = F.cross_entropy(out.mean(0), y)
+            optimizer.zero_grad()
             loss.backward()
-            opt.step()
-        method.end_epoch(epoch)                                                            # <-- sadp
-        print(f"epoch {epoch + 1}: trained on {len(sampler)} of {len(train_ds)} examples")
+            optimizer.step()
+            done += 1
+        log.append((planned, done))
+        print(f"epoch {epoch + 1}: {done} of {planned} planned steps")
+    return log
 
+
+def train_pruned(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int, seed: int) -> list[tuple[int, int]]:
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    pruner = sadp.Pruner(model, len(train_ds), "sadp", ratio=0.5, epochs=epochs, seed=seed)  # sadp
+    loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)  # sadp
+    log = []
+    for epoch in range(epochs):
+        pruner.start_epoch(epoch)  # sadp
+        model.train()
+        planned, done = len(loader), 0
+        for x, y in loader:
+            out = model(inputs(x, train=True))  # per-step logits [T, B, K]
+            loss = pruner.loss(out, y)  # sadp
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            done += 1
+        log.append((planned, done))
+        print(f"epoch {epoch + 1}: {done} of {planned} planned steps")
+    return log
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, ds: Dataset, inputs: ModelInputs) -> float:
     model.eval()
-    with torch.no_grad():
-        x = torch.stack([test_ds[i][0] for i in range(len(test_ds))]).float() / 255.0
-        y = torch.tensor([test_ds[i][1] for i in range(len(test_ds))])
-        acc = (model(direct_encode(x, T=4)).mean(0).argmax(1) == y).float().mean().item()
+    correct = 0
+    for x, y in DataLoader(ds, batch_size=256):
+        correct += int((model(inputs(x)).mean(0).argmax(1) == y).sum())
+    return correct / len(ds)  # type: ignore[arg-type]
+
+
+def main(epochs: int = 6, seed: int = 0, prune: bool = True, subset: int | None = None) -> float:
+    torch.manual_seed(seed)
+    bundle = build_dataset("digits", subset=subset)  # subset: a class-balanced part of the training set
+    inputs = ModelInputs(bundle, T=4)  # batch -> standardised, direct-encoded input [T, B, 1, 8, 8]
+    model = build_model("mlp", bundle.sample_shape, bundle.num_classes)
+    (train_pruned if prune else train_full)(model, bundle.train, inputs, epochs, seed)
+    acc = accuracy(model, bundle.test, inputs)
     print(f"test accuracy {acc:.3f}")
     return acc
 

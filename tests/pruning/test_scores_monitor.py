@@ -103,6 +103,51 @@ def test_monitor_ignores_memory_lean_recompute_in_backward(digits_batch) -> None
     assert all(torch.equal(a, b) for a, b in zip(monitor.layer_counts, forward_only))
 
 
+def test_recompute_flag_is_per_model(digits_batch) -> None:
+    # Model A re-running a stage in backward must not silence a monitor on model B.
+    from sadp.snn import is_recomputing, set_memory_mode
+    from sadp.snn.models.base import _recompute_context
+
+    bundle, inp, _ = digits_batch
+    a = set_memory_mode(build_model("mlp", bundle.sample_shape, 10), "lean")
+    b = build_model("mlp", bundle.sample_shape, 10)
+    mon_a, mon_b = SpikeMonitor(a, layers=True), SpikeMonitor(b, layers=True)
+    with mon_a.record(), mon_b.record(), _recompute_context(a, a.stages()[0]):
+        assert is_recomputing(a) and not is_recomputing(b)
+        a(inp)
+        b(inp)
+    assert not is_recomputing(a)
+    assert mon_a.counts is None and mon_a.layer_counts == []  # A's passes were recomputations
+    assert mon_b.counts.shape == (4, 24) and len(mon_b.layer_counts) == 2
+
+
+def test_monitor_batch_first_head_input_and_training_only() -> None:
+    torch.manual_seed(0)
+    head = nn.Linear(5, 2)
+    model = nn.ModuleDict({"head": head})
+    spikes = (torch.rand(7, 3, 5) > 0.5).float()  # [B, T, D], batch first
+    mon = SpikeMonitor(model, head=head, time_dim=1)
+    with mon.record():
+        head(spikes)
+    assert torch.equal(mon.counts, spikes.sum(-1).t())  # [T, B]
+    with pytest.raises(ValueError, match="time_dim"):
+        SpikeMonitor(model, head=head, time_dim=2)
+    mon.start(training_only=True)  # what Pruner does for an epoch
+    model.eval()
+    head(spikes)  # evaluation pass: skipped
+    model.train()
+    with torch.no_grad():
+        head(spikes)  # no gradients: skipped
+    assert mon.counts is None
+    head(spikes)
+    head(spikes[:, :1])  # and one more step, as a loop over time would add
+    counts, _ = mon.take()
+    assert counts.shape == (4, 7) and mon.counts is None  # take() clears
+    mon.stop()
+    head(spikes)
+    assert mon.counts is None
+
+
 class StepNeuron(nn.Module):
     """A user's single-step neuron returning (spike, membrane), snnTorch style."""
 

@@ -75,7 +75,7 @@ def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Pat
         assert not real0 & real1 and real0 | real1 == set(r0["plans"][e][0].tolist())
         assert _equal(r0["states"][e], r1["states"][e]), f"method state differs between ranks after epoch {e}"
     # A single process that sees the same statistics reaches the same state and selections.
-    single = build_method(method, 300, ratio=ratio, epochs=epochs, seed=7)
+    single = build_method(method, 301, ratio=ratio, epochs=epochs, seed=7)
     for e in range(epochs):
         plan = single.select(e)
         assert torch.equal(plan.indices, r0["plans"][e][0])
@@ -84,10 +84,21 @@ def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Pat
             single.observe(s)
         single.end_epoch(e)
         assert _equal(single.state_dict(), r0["states"][e]), f"single-process replay differs after epoch {e}"
-    # Every selected example was observed exactly once per epoch (no padding duplicates).
+    # Every selected example was observed exactly once per epoch (no padding duplicates), and the
+    # logged training loss and accuracy are over exactly those examples.
+    padded = 0
     for e in range(epochs):
-        seen = torch.cat([s.indices for s in r0["stats"][e]])
+        stats = r0["stats"][e]
+        seen = torch.cat([s.indices for s in stats])
         assert sorted(seen.tolist()) == sorted(r0["plans"][e][0].tolist())
+        padded += len(seen) % 2  # an odd selection: one padding duplicate on rank 1
+        loss = torch.cat([s.loss for s in stats]).double()
+        correct = torch.cat([s.logits.argmax(1) == s.targets for s in stats]).double()
+        row = r0["history"][e]
+        assert row["train_loss"] == pytest.approx(float(loss.mean()), rel=1e-5)  # one duplicate in 302 moves it ~0.3%
+        assert row["train_acc"] == pytest.approx(float(correct.mean()), abs=1e-12)
+        assert r1["history"][e]["train_loss"] == row["train_loss"]
+    assert padded > 0  # the padding case is exercised (301 examples in full-data epochs)
 
 
 @pytest.mark.slow

@@ -105,8 +105,8 @@ def test_drop_last_counts_trained_examples_and_refuses_empty_epochs(tmp_path: Pa
 def test_epoch_that_falls_below_one_batch_is_named(tmp_path: Path) -> None:
     # A method may select fewer examples than its budget (InfoBatch does): the epoch is refused, not skipped.
     t = Trainer(TrainConfig(out=str(tmp_path), drop_last=True, batch_size=32, **{**FAST, "subset": 100}))
-    select = t.method.select
-    t.method.select = lambda e: select(e) if e == 0 else t.method.subset_plan(torch.arange(10))  # type: ignore[method-assign]
+    select = t.pruner.method.select
+    t.pruner.method.select = lambda e: select(e) if e == 0 else t.pruner.method.subset_plan(torch.arange(10))  # type: ignore[method-assign]
     with pytest.raises(ValueError, match="keeps 10 of 100 examples, fewer than one batch"):
         t.fit()
     assert [json.loads(x)["epoch"] for x in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1]
