@@ -25,7 +25,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--warmup-epochs", dest="warmup_epochs", type=int, default=d.warmup_epochs,
                    help="full-data training epochs before measuring (0: at initialisation)")
     p.add_argument("--measure-at", dest="measure_at", type=int, nargs="+", default=d.measure_at,
-                   help="measure after each of these epochs of the warm-up run (default: its last), "
+                   help="measure after each of these epochs of the warm-up run (unset: only after its last), "
                         "e.g. --warmup-epochs 8 --measure-at 0 1 3 8")
     p.add_argument("--modes", nargs="+", default=d.modes, choices=MODES,
                    help="eval: BatchNorm running statistics; train: each batch's statistics, as in training")
