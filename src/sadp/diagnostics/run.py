@@ -243,9 +243,13 @@ def measure(cfg: DiagnoseConfig, st: dict[str, Tensor]) -> dict[str, Any]:
     true = st["true_norm"]
     n = len(true)
     exact_head = head_gradient_norm(st["logits"], st["targets"], st["head_input"])
-    rel = ((exact_head - st["head_w_norm"]).abs() / st["head_w_norm"].clamp_min(1e-30)).max()
+    rel = (exact_head - st["head_w_norm"]).abs() / st["head_w_norm"].clamp_min(1e-30)
     head = {
-        "max_relative_error": float(rel),
+        "max_relative_error": float(rel.max()),
+        # Train mode: the gradient pass normalises with the batch's statistics as constants, rounded
+        # differently from the training pass, so a membrane potential at the threshold can spike in
+        # one and not the other; such an example's identity is off by far more than rounding.
+        "examples_off": int((rel > 1e-4).sum()),
         "bound_holds": bool((scores["sadp"] >= st["head_wb_norm"] * (1 - 1e-5)).all()),
         "min_bound_over_norm": float((scores["sadp"] / st["head_wb_norm"].clamp_min(1e-30)).min()),
     }
@@ -340,8 +344,8 @@ def format_table(result: dict[str, Any]) -> str:
         cells = "".join(_num(result["variance_ratio_by_ratio"][r].get(name), 12) for r in ratios)
         lines.append(f"{name:<18}{corr}{cells}")
     h = result["head_identity"]
-    lines.append(f"head identity: max relative error {h['max_relative_error']:.2e}; bound >= [W b] norm for all: "
-                 f"{h['bound_holds']} (min ratio {h['min_bound_over_norm']:.3f})")
+    lines.append(f"head identity: max relative error {h['max_relative_error']:.2e} ({h['examples_off']} examples "
+                 f"over 1e-4); bound >= [W b] norm for all: {h['bound_holds']} (min ratio {h['min_bound_over_norm']:.3f})")
     for row in result["bias_sadp"]:
         lines.append(f"bias (sadp, r={ratios[0].split('=')[1]}): {row['draws']:>6} draws  |mean - G|/|G| = "
                      f"{row['relative_error']:.4f}  (noise level {row['noise_level']:.4f})")
@@ -446,7 +450,7 @@ def plot_by_epoch(out: Path, result: dict[str, Any]) -> None:
     ax.set_xlabel("warm-up epochs")
     ax.set_ylabel("Spearman with true gradient norm")
     ax.axhline(0.0, color="k", lw=0.6)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), handlelength=3.5)
     fig.tight_layout()
     fig.savefig(out / "fidelity_by_epoch.png", dpi=110)
     plt.close(fig)
