@@ -40,6 +40,7 @@ from sadp.pruning.sampling import floor_scores, inclusion_probabilities
 from sadp.pruning.scores import (
     head_gradient_norm, output_error, sadp_head_score, sadp_multilayer_score, spike_term,
 )
+from sadp.train.inputs import ModelInputs
 from sadp.utils.io import atomic_write_text
 
 MODES = ("eval", "train")
@@ -119,25 +120,20 @@ def _trainer(cfg: DiagnoseConfig):
 def _scored_examples(cfg: DiagnoseConfig, bundle: Any) -> tuple[Tensor, Tensor, Tensor]:
     """(training indices, normalised examples [N, ...] (event frames [N, T, ...]), targets) of the
     seeded subset, not augmented."""
-    from sadp.data import BatchTransform
-
     device = torch.device(cfg.device)
     n_train = len(bundle.train)
     g = torch.Generator().manual_seed(cfg.seed)
     idx = torch.randperm(n_train, generator=g)[: cfg.examples] if 0 < cfg.examples < n_train else torch.arange(n_train)
     idx = idx.sort().values
     data = bundle.train.data[idx] if hasattr(bundle.train, "data") else torch.stack([bundle.train[int(i)][0] for i in idx])
-    x = BatchTransform(bundle, train=False)(data.to(device))
+    x = ModelInputs(bundle, cfg.T).transform(train=False)(data.to(device))
     y = torch.as_tensor([int(bundle.train[int(i)][1]) for i in idx], device=device)
     return idx, x, y
 
 
 def _model_input(cfg: DiagnoseConfig, bundle: Any, x: Tensor) -> Tensor:
-    """A batch as the model's [T, B, ...] input, as the trainer feeds it (direct encoding repeats a
-    static image T times as a stride-0 view; event frames move time first)."""
-    from sadp.snn import encode
-
-    return x.transpose(0, 1) if bundle.is_event else encode(x, cfg.T)
+    """A batch as the model's [T, B, ...] input, through the trainer's own ModelInputs."""
+    return ModelInputs(bundle, cfg.T).encode(x)
 
 
 def _groups(cfg: DiagnoseConfig, n: int, mode: str) -> list[Tensor]:
