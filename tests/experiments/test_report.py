@@ -495,3 +495,35 @@ def test_seed_noise_pools_cells_within_each_dataset(tmp_path: Path) -> None:
             write_run(tmp_path / group, "sadp", "sadp", 0.5, seed, acc, 10.0, group=group)
     runs, _ = load_runs(tmp_path)
     assert seed_noise(runs) == pytest.approx(math.sqrt(0.02 ** 2 / 2))
+
+
+def test_min_seeds_holds_back_thin_cells(sweep_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # sweep_dir: full, random r=0.5 and sadp r=0.5 have seeds 0 and 1; sadp r=0.3 only seed 0.
+    result = build_report(sweep_dir, tmp_path / "rep", plots=False, min_seeds=2)
+    assert sorted((r["label"], r["ratio"]) for r in result["table"]) == [
+        ("full", 0.0), ("random_dynamic", 0.5), ("sadp", 0.5)]
+    assert result["held_back"] == ["sadp r=0.3: 1 of 2 seeds (s0)"]
+    text = (tmp_path / "rep" / "report.md").read_text()
+    assert "**Held back: 1 cell(s) with fewer than 2 seeds are not reported" in text
+    assert "| sadp | 0.3 |" not in text
+    # the default reports every cell, the one-seed one included
+    assert ("sadp", 0.3) in {(r["label"], r["ratio"]) for r in build_report(sweep_dir, tmp_path / "all", plots=False)["table"]}
+    assert main(["report", str(sweep_dir), "--out", str(tmp_path / "cli"), "--no-plots", "--min-seeds", "2"]) == 0
+    assert "3 rows, 0 missing cell(s), 1 held back" in capsys.readouterr().out
+    # no cell has 3 seeds: a one-line error, nothing reported
+    assert main(["report", str(sweep_dir), "--out", str(tmp_path / "none"), "--no-plots", "--min-seeds", "3"]) == 1
+    assert "no cell below" in capsys.readouterr().err and not (tmp_path / "none" / "report.md").exists()
+
+
+def test_min_seeds_in_a_grouped_report(tmp_path: Path) -> None:
+    root = tmp_path / "runs" / "cifar10"
+    root.mkdir(parents=True)
+    for seed in (0, 1):
+        write_run(root, "full", "full", 0.0, seed, 0.80 + seed / 100, 100.0, group="cifar10")
+        write_run(root, "random_dynamic", "random_dynamic", 0.5, seed, 0.70, 50.0, group="cifar10")
+    write_run(root, "seta", "seta", 0.5, 0, 0.75, 50.0, group="cifar10")
+    result = build_report(tmp_path, tmp_path / "rep", plots=False, min_seeds=2)
+    assert result["held_back"] == ["cifar10/seta r=0.5: 1 of 2 seeds (s0)"]
+    assert "seta" not in {p["label"] for p in result["paired"] + result["cost"]}
+    for page in ("report.md", "cifar10/report.md"):
+        assert "cifar10/seta r=0.5: 1 of 2 seeds (s0)" in (tmp_path / "rep" / page).read_text()

@@ -18,6 +18,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default=None, help="report directory [default: RUN_DIR/report]")
     p.add_argument("--title", default=None, help="report title [default: from the sweep's name]")
     p.add_argument("--no-plots", action="store_true", help="tables only")
+    p.add_argument("--min-seeds", type=int, default=1, metavar="N",
+                   help="report only cells (method x ratio x dataset) with at least N seeds; the others are "
+                        "listed as held back [default: 1]")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
 
@@ -26,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
 
     from sadp.experiments.report import build_report
 
-    result = build_report(args.run_dir, args.out, title=args.title, plots=not args.no_plots)
+    result = build_report(args.run_dir, args.out, title=args.title, plots=not args.no_plots, min_seeds=args.min_seeds)
     out = Path(args.out) if args.out else Path(args.run_dir) / "report"
-    print(f"report: {len(result['table'])} rows, {len(result['missing'])} missing cell(s) -> {out / 'report.md'}")
+    held = f", {len(result['held_back'])} held back" if result["held_back"] else ""
+    print(f"report: {len(result['table'])} rows, {len(result['missing'])} missing cell(s){held} -> {out / 'report.md'}")
     return 0

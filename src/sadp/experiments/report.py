@@ -687,7 +687,8 @@ def _speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
 def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, Any]],
                     paired: list[dict[str, Any]], title: str, command: str | None, plots: list[str],
                     cost: list[dict[str, Any]] | None = None, equal: list[dict[str, Any]] | None = None,
-                    tta: list[dict[str, Any]] | None = None, speed: list[dict[str, Any]] | None = None) -> str:
+                    tta: list[dict[str, Any]] | None = None, speed: list[dict[str, Any]] | None = None,
+                    held: list[str] | None = None) -> str:
     cost = cost_of_pruning(runs) if cost is None else cost
     equal = equal_seen_comparison(runs) if equal is None else equal
     tta = time_to_accuracy(runs) if tta is None else tta
@@ -704,6 +705,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     if missing:
         out += [f"**Incomplete: {len(missing)} cell(s) of the sweep have no result and are left out:** "
                 + ", ".join(missing), ""]
+    out += held or []
 
     out += ["## Answer", "", "Verdicts from the 95% CIs of the paired differences (details under Statistics).", ""]
     sadp_first = lambda m: (m != "sadp", m)  # noqa: E731
@@ -845,26 +847,61 @@ def _nan_to_none(obj: Any) -> Any:
 
 
 # -- the report ---------------------------------------------------------------------------------
+def hold_back(runs: list[Run], min_seeds: int) -> tuple[list[Run], list[str]]:
+    """Split off the cells (dataset, label, ratio) with fewer than ``min_seeds`` seeds: they are
+    not reported, so every reported row rests on at least that many seeds. Returns the runs kept
+    and one line per held-back cell (``cifar10/seta r=0.5: 2 of 5 seeds (s0, s1)``)."""
+    if min_seeds < 1:
+        raise ValueError(f"min_seeds must be at least 1, got {min_seeds}")
+    cells: dict[tuple[str, str, float], list[Run]] = {}
+    for r in runs:
+        cells.setdefault((r.group, r.label, r.ratio), []).append(r)
+    kept, held = [], []
+    for (group, label, ratio), cell in cells.items():
+        seeds = sorted({r.seed for r in cell})
+        if len(seeds) >= min_seeds:
+            kept.extend(cell)
+        else:
+            where = f"{group}/" if group else ""
+            held.append(f"{where}{label} r={ratio:g}: {len(seeds)} of {min_seeds} seeds "
+                        f"({', '.join(f's{s}' for s in seeds)})")
+    return kept, sorted(held)
+
+
+def _held_lines(held: list[str], min_seeds: int) -> list[str]:
+    if not held:
+        return []
+    return [f"**Held back: {len(held)} cell(s) with fewer than {min_seeds} seeds are not reported "
+            f"(their runs are kept, and the sweep resumes them):** " + "; ".join(held), ""]
+
+
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None,
-                 plots: bool = True) -> dict[str, Any]:
+                 plots: bool = True, min_seeds: int = 1) -> dict[str, Any]:
     """Write report.md, table.csv, table.json, runs.csv, paired.csv, tta.csv, speedup.csv and the PNG
     plots into ``out`` (default ``run_dir/report``); returns {"table", "paired", "cost", "equal_seen",
     "tta", "speedup", "missing", "files"}.
 
     Runs of a sweep with dataset entries (``group`` in cell.json) get one such report per dataset
     in ``out/<dataset>/`` and an index ``out/report.md`` that puts the paired comparisons of every
-    dataset side by side."""
+    dataset side by side.
+
+    ``min_seeds``: cells with fewer seeds are held back (listed, not reported; see :func:`hold_back`)."""
     run_dir = Path(run_dir)
     out = Path(out) if out else run_dir / "report"
     runs, missing = load_runs(run_dir)
+    runs, held = hold_back(runs, min_seeds)
+    if not runs:
+        raise ValueError(f"no cell below {run_dir} has {min_seeds} seeds yet; held back: {'; '.join(held)}")
     out.mkdir(parents=True, exist_ok=True)
     sweep_info = json.loads((run_dir / "sweep.json").read_text()) if (run_dir / "sweep.json").exists() else {}
     command = " ".join(sweep_info["command"]) if sweep_info.get("command") else None
     title = title or f"Results: {sweep_info.get('name', run_dir.name)}"
     groups = sorted({r.group for r in runs if r.group}, key=lambda g: _group_order(g, sweep_info))
     if groups:
-        return _grouped_report(runs, missing, groups, out, title, command, plots)
-    return _single_report(runs, missing, run_dir, out, title, command, plots)
+        result = _grouped_report(runs, missing, groups, out, title, command, plots, held, min_seeds)
+    else:
+        result = _single_report(runs, missing, run_dir, out, title, command, plots, held, min_seeds)
+    return {**result, "held_back": held}
 
 
 def _group_order(group: str, sweep_info: dict[str, Any]) -> tuple[int, str]:
@@ -876,17 +913,19 @@ RESULT_KEYS = ("table", "paired", "cost", "equal_seen", "tta", "speedup")
 
 
 def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out: Path, title: str,
-                    command: str | None, plots: bool) -> dict[str, Any]:
+                    command: str | None, plots: bool, held: list[str], min_seeds: int) -> dict[str, Any]:
     results = {}
     for g in groups:
         sub = [r for r in runs if r.group == g]
         sub_missing = [m for m in missing if m.startswith(g + "/")]
-        results[g] = _single_report(sub, sub_missing, None, out / g, f"{title}: {g}", command, plots)
+        sub_held = [h for h in held if h.startswith(g + "/")]
+        results[g] = _single_report(sub, sub_missing, None, out / g, f"{title}: {g}", command, plots, sub_held, min_seeds)
     lines = [f"# {title}", ""]
     if command:
         lines += ["Command:", "", "```", command, "```", ""]
     if missing:
         lines += [f"**Incomplete: {len(missing)} cell(s) have no result and are left out:** " + ", ".join(missing), ""]
+    lines += _held_lines(held, min_seeds)
     merged = {key: [{"dataset": g, **row} for g in groups for row in results[g][key]] for key in RESULT_KEYS}
     lines += ["## Every method against random_dynamic, paired by seed, per dataset", "",
               f"Test accuracy difference (pp), method minus {BASELINE_LABEL} at the same ratio. " + STATS_NOTE, ""]
@@ -904,7 +943,7 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
         head = f"full data {_acc_cell(full[0]['test_acc_mean'], full[0]['test_acc_std'], full[0]['n'])}" if full else "no full-data run"
         lines += [f"- **{g}** ({head}): [report]({g}/report.md)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
-    atomic_write_json(out / "table.json", _nan_to_none({**merged, "missing": missing}))
+    atomic_write_json(out / "table.json", _nan_to_none({**merged, "missing": missing, "held_back": held}))
     files = ["report.md", "table.json"] + [f"{g}/{f}" for g in groups for f in results[g]["files"]]
     return {**merged, "missing": missing, "files": files}
 
@@ -966,7 +1005,7 @@ def variant_section(runs: list[Run], groups: list[str], default: str = "sadp") -
 
 
 def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, out: Path, title: str,
-                   command: str | None, plots: bool) -> dict[str, Any]:
+                   command: str | None, plots: bool, held: list[str] = (), min_seeds: int = 1) -> dict[str, Any]:
     from sadp.experiments.report_plots import make_plots
 
     out.mkdir(parents=True, exist_ok=True)
@@ -979,7 +1018,7 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
     atomic_write_json(out / "table.json", _nan_to_none({
         "table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta_table(tta),
         "speedup": speed, "plateau": plateau_check(runs), "spike_factor": spike_factor_table(runs),
-        "missing": missing, "seed_noise": seed_noise(runs), "time_basis": time_basis(runs)}))
+        "missing": missing, "held_back": list(held), "seed_noise": seed_noise(runs), "time_basis": time_basis(runs)}))
     atomic_write_text(out / "runs.csv", _csv([{
         "label": r.label, "method": r.method, "ratio": r.ratio, "seed": r.seed, "test_acc": r.test_acc,
         "best_test_acc": r.summary.get("best_test_acc"), "final_train_acc": r.summary.get("final_train_acc"),
@@ -999,6 +1038,7 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
         atomic_write_text(out / "diagnostics.csv", _csv(diag))
         files.append("diagnostics.csv")
     atomic_write_text(out / "report.md", render_markdown(runs, missing, table, paired, title, command, plot_names,
-                                                         cost=cost, equal=equal, tta=tta, speed=speed))
+                                                         cost=cost, equal=equal, tta=tta, speed=speed,
+                                                         held=_held_lines(list(held), min_seeds)))
     return {"table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta, "speedup": speed,
             "missing": missing, "files": files + plot_names}
