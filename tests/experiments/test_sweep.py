@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from sadp.cli.main import main
-from sadp.experiments.sweep import Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir
+from sadp.experiments.sweep import Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir, select_cells
 
 SPEC = {
     "name": "t",
@@ -280,3 +280,39 @@ def test_evidence_spec_grid() -> None:
     assert {c.ratio for c in cells if c.label.startswith("sadp_")} == {0.5}
     cifar = [c.config for c in cells if c.group == "cifar10"]
     assert all(c["data_dir"] == "${CIFAR10_DIR}" and c["dataset_options"] == {"per_class": 100} for c in cifar)
+
+
+def test_only_runs_selected_cells_in_pattern_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spec = SweepSpec.from_dict({**SPEC, "methods": ["full", "random_dynamic"], "ratios": [0.5], "seeds": [0, 1, 2]})
+    lines: list[str] = []
+    sweep = Sweep(spec, tmp_path / "sweep", jobs=1, launcher=FakeLauncher(), cores=2, echo=lines.append,
+                  poll_s=0.01, only=["random_dynamic-r0.5-s2", "full-*"])
+    # the first pattern's cell first, then the second's in spec order; random s0/s1 not selected
+    assert [c.id for c in sweep.selected] == ["random_dynamic-r0.5-s2", "full-r0-s0", "full-r0-s1", "full-r0-s2"]
+    started = []
+    sweep.echo = lambda m: (lines.append(m), started.append(m.split()[-1]) if m.strip().startswith("start") else None)
+    status = sweep.run(command=["sadp", "sweep", "s.yaml", "--only", "full-*"])
+    assert started == ["random_dynamic-r0.5-s2", "full-r0-s0", "full-r0-s1", "full-r0-s2"]
+    assert set(status) == set(started) and "4 cells (4 of 6 selected)" in lines[0]
+    # sweep.json still lists the whole grid; the unselected cells are there, not started
+    info = {c["id"]: c["status"] for c in json.loads((sweep.out / "sweep.json").read_text())["cells"]}
+    assert len(info) == 6 and info["random_dynamic-r0.5-s0"] == "new" and info["full-r0-s1"] == "done"
+    assert not (sweep.out / "runs" / "random_dynamic-r0.5-s0").exists()
+    with pytest.raises(ValueError, match="matches none of the spec's 6 cells"):
+        Sweep(spec, tmp_path / "sweep", launcher=FakeLauncher(), only=["sadp-*"])
+    # the CLI's dry run marks the unselected cells with "-"
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump({**SPEC, "methods": ["full"], "seeds": [0, 1]}))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--only", "*-s1"]) == 0
+    out = capsys.readouterr().out
+    assert "start  full-r0-s1" in out and "-      full-r0-s0" in out
+
+
+def test_evidence_sgd_grid_and_sittings() -> None:
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    cells = SweepSpec.load(root / "evidence-sgd.yaml").cells("/tmp/out", resolve_data=False)
+    # per seed: full + 3 methods x 3 ratios + 3 methods at r = 0.5
+    assert len(cells) == 5 * (1 + 3 * 3 + 3) == 65
+    # a sitting's patterns match with or without the dataset part, in the patterns' order
+    part = select_cells(cells, ["grad_bound-r0.5-*", "cifar10/full-*"])
+    assert [c.id for c in part] == [f"cifar10/grad_bound-r0.5-s{s}" for s in range(5)] + [f"cifar10/full-r0-s{s}" for s in range(5)]

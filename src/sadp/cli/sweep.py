@@ -9,6 +9,7 @@ failed cell is reported and the others go on; the exit status is 1 if any failed
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 
@@ -19,6 +20,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--launcher", choices=("python", "torchrun"), default=None,
                    help="start each cell with python -m sadp train, or torchrun -m sadp train [default: the spec's, else python]")
     p.add_argument("--nproc-per-node", type=int, default=None, help="processes per cell with --launcher torchrun")
+    p.add_argument("--only", action="append", metavar="PATTERN",
+                   help="run only the cells whose id matches this glob (repeatable; cells run in the patterns' order), "
+                        "e.g. --only 'sadp-r0.5-*' --only 'full-*'; sweep.json still lists the whole grid")
     p.add_argument("--dry-run", action="store_true", help="list the cells and what would happen to each, run nothing")
     p.add_argument("--debug", action="store_true", help="show full tracebacks")
 
@@ -30,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     launcher = spec.launcher
     if args.launcher or args.nproc_per_node:
         launcher = Launcher(args.launcher or launcher.kind, args.nproc_per_node or launcher.nproc_per_node)
-    sweep = Sweep(spec, args.out, jobs=args.jobs, launcher=launcher)
+    sweep = Sweep(spec, args.out, jobs=args.jobs, launcher=launcher, only=args.only)
     if args.dry_run:
         for cell, action in sweep.plan():
             print(f"{action:<6} {cell.id:<28} {cell.out}")
@@ -39,10 +43,12 @@ def run(args: argparse.Namespace) -> int:
     command = ["sadp", "sweep", args.spec, "--out", args.out, "--jobs", str(args.jobs)]
     if launcher.kind != "python":
         command += ["--launcher", launcher.kind, "--nproc-per-node", str(launcher.nproc_per_node)]
+    for pattern in args.only or []:
+        command += ["--only", pattern]
     try:
         status = sweep.run(command=command)  # recorded in sweep.json, quoted by the report
     except KeyboardInterrupt:
-        print(f"sweep interrupted; running cells keep their last checkpoint. Rerun to continue:\n  {' '.join(command)}",
+        print(f"sweep interrupted; running cells keep their last checkpoint. Rerun to continue:\n  {shlex.join(command)}",
               file=sys.stderr)
         return 130
     return 1 if any(v == "failed" for v in status.values()) else 0

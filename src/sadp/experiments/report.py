@@ -25,6 +25,7 @@ import csv
 import io
 import json
 import math
+import shlex
 import statistics
 from pathlib import Path
 from typing import Any, Callable
@@ -894,7 +895,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, title: str 
         raise ValueError(f"no cell below {run_dir} has {min_seeds} seeds yet; held back: {'; '.join(held)}")
     out.mkdir(parents=True, exist_ok=True)
     sweep_info = json.loads((run_dir / "sweep.json").read_text()) if (run_dir / "sweep.json").exists() else {}
-    command = " ".join(sweep_info["command"]) if sweep_info.get("command") else None
+    command = shlex.join(sweep_info["command"]) if sweep_info.get("command") else None
     title = title or f"Results: {sweep_info.get('name', run_dir.name)}"
     groups = sorted({r.group for r in runs if r.group}, key=lambda g: _group_order(g, sweep_info))
     if groups:

@@ -16,13 +16,15 @@ A spec (see ``experiments/*.yaml``)::
 Full-data methods (``full_methods``, default ``[full]``) run once per seed with ratio 0, not once
 per ratio. Each cell is one run directory ``OUT/runs/<cell id>/`` following the ``sadp train``
 contract (summary.json, metrics.jsonl, checkpoint.pt). A cell with summary.json is skipped; one
-with only a checkpoint is continued with ``--resume``. Cells run as separate processes
+with only a checkpoint is continued with ``--resume``. ``only`` (glob patterns over cell ids) runs a
+part of the grid, in the patterns' order, for sweeps run in sittings. Cells run as separate processes
 (``python -m sadp train --config cell.yaml``), ``jobs`` at a time, each limited to
 ``cores // jobs`` threads; a failed cell is reported and the others go on.
 """
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import os
 import re
@@ -228,6 +230,28 @@ def resolve_data_dir(data_dir: str, dataset: str | None = None) -> str:
     return os.path.expanduser(_ENV_VAR.sub(value, data_dir))
 
 
+def select_cells(cells: list[Cell], patterns: list[str]) -> list[Cell]:
+    """The cells whose id (``method-rR-sS``, or ``dataset/method-rR-sS`` in a sweep with dataset
+    entries) matches one of the glob ``patterns``, ordered by the first pattern each matches, then
+    as in the spec: ``["sadp-r0.5-*", "full-*"]`` runs SADP's seeds first. A pattern that matches
+    nothing is an error (a typo would otherwise run nothing and say nothing)."""
+    chosen: list[Cell] = []
+    for pattern in patterns:
+        hits = [c for c in cells if _matches(c.id, pattern)]
+        if not hits:
+            examples = ", ".join(c.id for c in cells[:4])
+            raise ValueError(f"--only {pattern!r} matches none of the spec's {len(cells)} cells (ids look like {examples})")
+        chosen += [c for c in hits if c not in chosen]
+    return chosen
+
+
+def _matches(cell_id: str, pattern: str) -> bool:
+    """Glob match on the whole id; a pattern without a dataset part also matches ``dataset/<id>``."""
+    if fnmatch.fnmatchcase(cell_id, pattern):
+        return True
+    return "/" not in pattern and "/" in cell_id and fnmatch.fnmatchcase(cell_id.split("/", 1)[1], pattern)
+
+
 def cell_state(cell: Cell) -> str:
     """``done`` (summary.json), ``partial`` (a checkpoint to resume) or ``new``."""
     if (cell.out / "summary.json").exists():
@@ -270,7 +294,7 @@ class Sweep:
 
     def __init__(self, spec: SweepSpec, out: str | Path, jobs: int = 1, launcher: Launcher | None = None,
                  cores: int | None = None, echo: Callable[[str], None] | None = None,
-                 poll_s: float = 1.0, status_every_s: float = 60.0) -> None:
+                 poll_s: float = 1.0, status_every_s: float = 60.0, only: list[str] | None = None) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
         # Absolute, so a rerun from another working directory still matches the checkpoints' config.
@@ -283,6 +307,7 @@ class Sweep:
         if unknown:
             raise ValueError(f"unknown pruning method(s) {unknown}; available: {', '.join(METHODS.names())}")
         self.cells = spec.cells(self.out)
+        self.selected = select_cells(self.cells, only) if only else list(self.cells)
         self.status: dict[str, str] = {}
 
     def threads_per_process(self) -> int:
@@ -329,13 +354,14 @@ class Sweep:
     def plan(self) -> list[tuple[Cell, str]]:
         """Each cell with what ``run`` would do: skip (done), resume (partial) or start (new)."""
         action = {"done": "skip", "partial": "resume", "new": "start"}
-        return [(c, action[cell_state(c)]) for c in self.cells]
+        chosen = {c.id for c in self.selected}
+        return [(c, action[cell_state(c)] if c.id in chosen else "-") for c in self.cells]
 
     def run(self, command: list[str] | None = None) -> dict[str, str]:
         """Run every unfinished cell; returns {cell id: done | skipped | failed}."""
         self.out.mkdir(parents=True, exist_ok=True)
         todo = []
-        for cell in self.cells:
+        for cell in self.selected:
             if cell_state(cell) == "done":
                 self.status[cell.id] = "skipped"
             else:
@@ -344,9 +370,10 @@ class Sweep:
         if not todo and info_path.exists():  # nothing to run: keep the command that produced the results
             command = json.loads(info_path.read_text()).get("command") or command
         self._write_info(command)
-        total_work = sum(cell_work(c) for c in self.cells)
-        work_before = {c.id: self._work_done(c) for c in self.cells}
-        self.echo(f"sweep {self.spec.name}: {len(self.cells)} cells, {len(self.cells) - len(todo)} already done, "
+        total_work = sum(cell_work(c) for c in self.selected)
+        work_before = {c.id: self._work_done(c) for c in self.selected}
+        part = f" ({len(self.selected)} of {len(self.cells)} selected)" if len(self.selected) < len(self.cells) else ""
+        self.echo(f"sweep {self.spec.name}: {len(self.selected)} cells{part}, {len(self.selected) - len(todo)} already done, "
                   f"{len(todo)} to run with {self.jobs} job(s) x {self.threads_per_process()} thread(s) -> {self.out}")
         env = self._env()
         running: list[_Running] = []
@@ -409,15 +436,15 @@ class Sweep:
         return cell_work(cell) * min(1.0, epochs_done(cell) / max(1, epochs))
 
     def _progress(self, t0: float, total: float, before: dict[str, float], running: list[_Running]) -> str:
-        done_now = {c.id: self._work_done(c) for c in self.cells}
+        done_now = {c.id: self._work_done(c) for c in self.selected}
         failed = {k for k, v in self.status.items() if v == "failed"}
         # Failed cells will not progress further: count their remaining work as settled.
-        settled = sum(cell_work(c) - done_now[c.id] for c in self.cells if c.id in failed)
+        settled = sum(cell_work(c) - done_now[c.id] for c in self.selected if c.id in failed)
         finished = sum(done_now.values())
         gained = finished - sum(before.values())
         elapsed = time.perf_counter() - t0
         remaining = max(0.0, total - finished - settled)
         eta = f"ETA {_fmt(remaining * elapsed / gained)}" if gained > 0 else "ETA ?"
         n_done = sum(v in ("done", "skipped") for v in self.status.values())
-        return (f"[{n_done}/{len(self.cells)} cells done, {len(running)} running, {len(failed)} failed; "
+        return (f"[{n_done}/{len(self.selected)} cells done, {len(running)} running, {len(failed)} failed; "
                 f"{100 * finished / max(total, 1e-9):.0f}% of the work; elapsed {_fmt(elapsed)}, {eta}]")
