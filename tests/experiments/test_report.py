@@ -527,3 +527,15 @@ def test_min_seeds_in_a_grouped_report(tmp_path: Path) -> None:
     assert "seta" not in {p["label"] for p in result["paired"] + result["cost"]}
     for page in ("report.md", "cifar10/report.md"):
         assert "cifar10/seta r=0.5: 1 of 2 seeds (s0)" in (tmp_path / "rep" / page).read_text()
+
+
+def test_machines_line_warns_when_times_mix_machines(tmp_path: Path) -> None:
+    a = {"cpu": "CPU A", "logical_cores": 2, "torch_threads": 1, "torch": "2"}
+    write_run(tmp_path, "full", "full", 0.0, 0, 0.8, 100.0, machine=a)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 0, 0.7, 50.0, machine=a)
+    build_report(tmp_path, tmp_path / "one", plots=False)
+    assert "Times: all 2 runs on one machine (CPU A, 2 cores, 1 torch thread(s))." in (tmp_path / "one" / "report.md").read_text()
+    write_run(tmp_path, "sadp", "sadp", 0.5, 0, 0.7, 20.0)  # an older run: no machine recorded
+    build_report(tmp_path, tmp_path / "two", plots=False)
+    text = (tmp_path / "two" / "report.md").read_text()
+    assert "**Times come from 2 machines** (2 run(s): CPU A, 2 cores, 1 torch thread(s); 1 run(s): machine not recorded)" in text

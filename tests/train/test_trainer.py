@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,10 @@ def test_summary_and_metrics_contract(tmp_path: Path) -> None:
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert on_disk["config"]["model"] == "mlp"
+    # the machine the times were taken on, so a report can tell whether two runs' times compare
+    machine = on_disk["machine"]
+    assert machine["logical_cores"] == os.cpu_count() and machine["torch"] == torch.__version__
+    assert isinstance(machine["cpu"], str) and machine["cpu"] and machine["torch_threads"] >= 1
 
 
 def test_refuses_to_overwrite_existing_run(tmp_path: Path) -> None:

@@ -546,6 +546,22 @@ def _describe(runs: list[Run]) -> str:
     return ", ".join(parts)
 
 
+def machines_line(runs: list[Run]) -> str:
+    """Where the times were measured: one machine, or a warning that time comparisons (speedups,
+    time-to-accuracy) mix machines. Runs older than the ``machine`` record count as unrecorded."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        m = r.summary.get("machine")
+        name = f"{m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, {m.get('torch_threads', '?')} torch thread(s)" \
+            if m else "machine not recorded"
+        counts[name] = counts.get(name, 0) + 1
+    if len(counts) == 1:
+        return f"Times: all {len(runs)} runs on one machine ({next(iter(counts))})."
+    listed = "; ".join(f"{n} run(s): {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return (f"**Times come from {len(counts)} machines** ({listed}): speedups and time-to-accuracy compare "
+            "times across machines; accuracies and examples seen are unaffected.")
+
+
 STATS_NOTE = ("Paired by seed (a seed fixes the training subset and the initialisation): per seed, method minus "
               "reference. 95% CI = mean ± t_{0.975, n-1} s / sqrt(n) of the paired differences; a difference is "
               "**evidence** only when its 95% CI excludes 0. p sign: exact two-sided sign test on wins against losses "
@@ -700,7 +716,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     seeds = sorted({r.seed for r in runs})
     eval_every = runs[0].summary.get("config", {}).get("eval_every")
     out = [f"# {title}", ""]
-    out += [f"Setting: {_describe(runs)}.", ""]
+    out += [f"Setting: {_describe(runs)}.", "", machines_line(runs), ""]
     if command:
         out += ["Command:", "", "```", command, "```", ""]
     if missing:

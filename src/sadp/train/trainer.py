@@ -348,6 +348,7 @@ class Trainer:
             "skipped_corrupt": self.bundle.skipped_corrupt,
             "world_size": self.world_size,
             "device": str(self.device),
+            "machine": perf.machine_info(),
             "config": self.cfg.to_dict(),
         }
         if self.is_main:

@@ -6,12 +6,14 @@
 * :func:`compile_model` wraps ``torch.compile`` with the Inductor cache kept on disk across runs.
 * :func:`fast_cpu` is the one call for library users: tune the allocator and set thread count.
 * :func:`peak_memory` measures the peak of live PyTorch CPU/CUDA allocations during a callable.
+* :func:`machine_info` names the machine a timing was taken on (runs record it in summary.json).
 """
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
 import os
+import platform
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -115,3 +117,21 @@ def peak_memory(fn: Callable[[], Any], device: str | torch.device = "cpu") -> in
         live += size
         peak = max(peak, live)
     return peak
+
+
+def machine_info() -> dict[str, Any]:
+    """What a timing depends on: CPU model, logical cores, torch threads and version, and the GPU
+    when there is one. Times from different machines are not comparable; reports check this."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {"cpu": cpu, "logical_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                            "torch": torch.__version__}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name()
+    return info
