@@ -303,9 +303,11 @@ def test_only_runs_selected_cells_in_pattern_order(tmp_path: Path, capsys: pytes
     # the CLI's dry run marks the unselected cells with "-"
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({**SPEC, "methods": ["full"], "seeds": [0, 1]}))
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--only", "*-s1", "--only", "*-s0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[:2] for line in out[:2]] == [["start", "full-r0-s1"], ["start", "full-r0-s0"]]  # run order
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--only", "*-s1"]) == 0
-    out = capsys.readouterr().out
-    assert "start  full-r0-s1" in out and "-      full-r0-s0" in out
+    assert "-      full-r0-s0" in capsys.readouterr().out
 
 
 def test_evidence_sgd_grid_and_sittings() -> None:

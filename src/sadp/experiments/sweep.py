@@ -352,10 +352,11 @@ class Sweep:
         return _Running(cell, proc, log, time.perf_counter())
 
     def plan(self) -> list[tuple[Cell, str]]:
-        """Each cell with what ``run`` would do: skip (done), resume (partial) or start (new)."""
+        """Each cell with what ``run`` would do, in the order it would: skip (done), resume
+        (partial) or start (new); then the cells ``only`` left out, marked ``-``."""
         action = {"done": "skip", "partial": "resume", "new": "start"}
         chosen = {c.id for c in self.selected}
-        return [(c, action[cell_state(c)] if c.id in chosen else "-") for c in self.cells]
+        return [(c, action[cell_state(c)]) for c in self.selected] + [(c, "-") for c in self.cells if c.id not in chosen]
 
     def run(self, command: list[str] | None = None) -> dict[str, str]:
         """Run every unfinished cell; returns {cell id: done | skipped | failed}."""
