@@ -27,6 +27,7 @@ import json
 import math
 import shlex
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any, Callable
 
@@ -549,15 +550,15 @@ def _describe(runs: list[Run]) -> str:
 def machines_line(runs: list[Run]) -> str:
     """Where the times were measured: one machine, or a warning that time comparisons (speedups,
     time-to-accuracy) mix machines. Runs older than the ``machine`` record count as unrecorded."""
-    counts: dict[str, int] = {}
-    for r in runs:
-        m = r.summary.get("machine")
-        name = f"{m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, {m.get('torch_threads', '?')} torch thread(s)" \
-            if m else "machine not recorded"
-        counts[name] = counts.get(name, 0) + 1
+    def name(m: dict[str, Any] | None) -> str:
+        if not m:
+            return "machine not recorded"
+        return f"{m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, {m.get('torch_threads', '?')} torch thread(s)"
+
+    counts = Counter(name(r.summary.get("machine")) for r in runs)
     if len(counts) == 1:
         return f"Times: all {len(runs)} runs on one machine ({next(iter(counts))})."
-    listed = "; ".join(f"{n} run(s): {name}" for name, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    listed = "; ".join(f"{n} run(s): {machine}" for machine, n in counts.most_common())
     return (f"**Times come from {len(counts)} machines** ({listed}): speedups and time-to-accuracy compare "
             "times across machines; accuracies and examples seen are unaffected.")
 
@@ -705,7 +706,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                     paired: list[dict[str, Any]], title: str, command: str | None, plots: list[str],
                     cost: list[dict[str, Any]] | None = None, equal: list[dict[str, Any]] | None = None,
                     tta: list[dict[str, Any]] | None = None, speed: list[dict[str, Any]] | None = None,
-                    held: list[str] | None = None) -> str:
+                    held_lines: list[str] | None = None) -> str:
     cost = cost_of_pruning(runs) if cost is None else cost
     equal = equal_seen_comparison(runs) if equal is None else equal
     tta = time_to_accuracy(runs) if tta is None else tta
@@ -722,7 +723,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     if missing:
         out += [f"**Incomplete: {len(missing)} cell(s) of the sweep have no result and are left out:** "
                 + ", ".join(missing), ""]
-    out += held or []
+    out += held_lines or []
 
     out += ["## Answer", "", "Verdicts from the 95% CIs of the paired differences (details under Statistics).", ""]
     sadp_first = lambda m: (m != "sadp", m)  # noqa: E731
@@ -1022,7 +1023,7 @@ def variant_section(runs: list[Run], groups: list[str], default: str = "sadp") -
 
 
 def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, out: Path, title: str,
-                   command: str | None, plots: bool, held: list[str] = (), min_seeds: int = 1) -> dict[str, Any]:
+                   command: str | None, plots: bool, held: list[str] | None = None, min_seeds: int = 1) -> dict[str, Any]:
     from sadp.experiments.report_plots import make_plots
 
     out.mkdir(parents=True, exist_ok=True)
@@ -1035,7 +1036,7 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
     atomic_write_json(out / "table.json", _nan_to_none({
         "table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta_table(tta),
         "speedup": speed, "plateau": plateau_check(runs), "spike_factor": spike_factor_table(runs),
-        "missing": missing, "held_back": list(held), "seed_noise": seed_noise(runs), "time_basis": time_basis(runs)}))
+        "missing": missing, "held_back": held or [], "seed_noise": seed_noise(runs), "time_basis": time_basis(runs)}))
     atomic_write_text(out / "runs.csv", _csv([{
         "label": r.label, "method": r.method, "ratio": r.ratio, "seed": r.seed, "test_acc": r.test_acc,
         "best_test_acc": r.summary.get("best_test_acc"), "final_train_acc": r.summary.get("final_train_acc"),
@@ -1056,6 +1057,6 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
         files.append("diagnostics.csv")
     atomic_write_text(out / "report.md", render_markdown(runs, missing, table, paired, title, command, plot_names,
                                                          cost=cost, equal=equal, tta=tta, speed=speed,
-                                                         held=_held_lines(list(held), min_seeds)))
+                                                         held_lines=_held_lines(held or [], min_seeds)))
     return {"table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta, "speedup": speed,
             "missing": missing, "files": files + plot_names}
