@@ -44,7 +44,7 @@ def main(out: str, method: str, ratio: float, epochs: int) -> None:
     rec["history"] = t.history
     torch.save(rec, Path(out) / f"rank{D.rank()}.pt")
     D.barrier()
-    D.cleanup()
+    D.exit_process(0)  # as `sadp train` does under torchrun: no interpreter shutdown beside live gloo threads
 
 
 if __name__ == "__main__":

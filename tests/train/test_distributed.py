@@ -62,6 +62,32 @@ def test_sampler_shards_are_disjoint_equal_and_cover_the_selection() -> None:
         assert sorted(real) == selected.tolist()  # together they cover the selection
 
 
+def test_exit_process_flushes_output_and_skips_interpreter_shutdown(tmp_path: Path) -> None:
+    # Interpreter shutdown beside live gloo threads can abort a finished worker (SIGABRT); a torchrun
+    # worker leaves through exit_process instead: its output must still arrive, atexit must not run.
+    code = ("import atexit; atexit.register(lambda: print('finalized'));"
+            "from sadp.train.distributed import exit_process; print('written', end=''); exit_process(3)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert (r.returncode, r.stdout) == (3, "written"), (r.returncode, r.stdout, r.stderr[-2000:])
+
+
+def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from sadp.cli.main import main
+    from sadp.train import distributed as D
+
+    codes: list[int] = []
+
+    def fake_exit(code: int) -> None:
+        codes.append(code)
+
+    monkeypatch.setattr(D, "exit_process", fake_exit)
+    assert main(["report", str(tmp_path / "missing")]) == 1 and codes == []  # a plain process returns
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    main(["report", str(tmp_path / "missing")])
+    assert codes == [1]  # a torchrun worker hands its exit code to exit_process
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("method,ratio", [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5)])
 def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Path, method: str, ratio: float) -> None:

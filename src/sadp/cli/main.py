@@ -57,6 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
+    rc = _dispatch(args)
+    from sadp.train import distributed as D
+
+    if D.launched_by_torchrun():
+        D.exit_process(rc)  # a torchrun worker skips interpreter shutdown; see exit_process
+    return rc
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args._run(args) or 0)
     except (ValueError, FileNotFoundError, FileExistsError, KeyError, RuntimeError) as e:

@@ -14,7 +14,9 @@ so method state stays identical everywhere. Only rank 0 writes files.
 from __future__ import annotations
 
 import os
+import sys
 from datetime import timedelta
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -22,7 +24,7 @@ import torch.distributed as dist
 from sadp.utils.distributed import all_gather_cat, all_reduce_sum, barrier, rank, world_size
 
 __all__ = [
-    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "is_main", "launched_by_torchrun", "rank", "setup",
+    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "exit_process", "is_main", "launched_by_torchrun", "rank", "setup",
     "world_size",
 ]
 
@@ -56,3 +58,19 @@ def setup(device: torch.device) -> torch.device:
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def exit_process(code: int) -> NoReturn:
+    """End a torchrun worker with ``code`` once its results are written, skipping Python's shutdown.
+
+    gloo's worker threads outlive ``destroy_process_group`` (C++ still holds the group) and may
+    still release tensors, which takes the GIL, while the interpreter finalizes; that aborts the
+    process ("terminate called without an active exception", SIGABRT) after a run that succeeded.
+    CI saw it once in a few hundred two-process runs; exiting with gloo work in flight reproduces
+    it. Leaving through ``os._exit`` after flushing stdout and stderr skips finalization (and
+    ``atexit`` handlers): every result file is already written atomically and closed.
+    """
+    cleanup()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
