@@ -62,7 +62,7 @@ def test_sampler_shards_are_disjoint_equal_and_cover_the_selection() -> None:
         assert sorted(real) == selected.tolist()  # together they cover the selection
 
 
-def test_exit_process_flushes_output_and_skips_interpreter_shutdown(tmp_path: Path) -> None:
+def test_exit_process_flushes_output_and_skips_interpreter_shutdown() -> None:
     # Interpreter shutdown beside live gloo threads can abort a finished worker (SIGABRT); a torchrun
     # worker leaves through exit_process instead: its output must still arrive, atexit must not run.
     code = ("import atexit; atexit.register(lambda: print('finalized'));"

@@ -24,8 +24,8 @@ import torch.distributed as dist
 from sadp.utils.distributed import all_gather_cat, all_reduce_sum, barrier, rank, world_size
 
 __all__ = [
-    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "exit_process", "is_main", "launched_by_torchrun", "rank", "setup",
-    "world_size",
+    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "exit_process", "is_main", "launched_by_torchrun", "rank",
+    "setup", "world_size",
 ]
 
 
@@ -63,11 +63,10 @@ def cleanup() -> None:
 def exit_process(code: int) -> NoReturn:
     """End a torchrun worker with ``code`` once its results are written, skipping Python's shutdown.
 
-    gloo's worker threads outlive ``destroy_process_group`` (C++ still holds the group) and may
-    still release tensors, which takes the GIL, while the interpreter finalizes; that aborts the
-    process ("terminate called without an active exception", SIGABRT) after a run that succeeded.
-    CI saw it once in a few hundred two-process runs; exiting with gloo work in flight reproduces
-    it. Leaving through ``os._exit`` after flushing stdout and stderr skips finalization (and
+    gloo's worker threads are still running after ``destroy_process_group``; when one of them takes
+    the GIL (releasing a tensor) while the interpreter finalizes, the process aborts ("terminate
+    called without an active exception", SIGABRT) after a run that succeeded. Rare: once in CI,
+    once in about 500 two-process runs here; exiting with gloo work in flight reproduces it. Leaving through ``os._exit`` after flushing stdout and stderr skips finalization (and
     ``atexit`` handlers): every result file is already written atomically and closed.
     """
     cleanup()
