@@ -351,3 +351,14 @@ def test_threads_option_overrides_the_cores_share(tmp_path: Path) -> None:
     assert Sweep(spec, tmp_path / "b", jobs=1, cores=2, threads=1).threads_per_process() == 1
     with pytest.raises(ValueError, match="threads must be >= 1"):
         Sweep(spec, tmp_path / "c", threads=0)
+
+
+def test_evidence_deep_grid() -> None:
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    cells = SweepSpec.load(root / "evidence-deep.yaml").cells("/tmp/out", resolve_data=False)
+    # per seed: full + 2 short schedules + 4 methods x 2 ratios
+    assert len(cells) == 5 * (1 + 2 + 4 * 2) == 55
+    # random_dynamic on 1,000 examples over 100 epochs: 14 full epochs (0 and 87-99) + 86 x K
+    short = {c.ratio: c.config["epochs"] for c in cells if c.label == "full_short" and c.seed == 0}
+    assert short == {0.5: 57, 0.7: 40}  # 57,000 and 39,800 examples seen
+    assert {c.config["model_options"]["width"] for c in cells} == {0.25}
