@@ -577,6 +577,8 @@ def test_training_less_spike_awareness_and_per_epoch_spike_factor(tmp_path: Path
     cost = {r["label"]: r for r in cost_of_pruning(runs)}
     assert cost["full_short"]["diffs"] == pytest.approx([-0.09, -0.10])
     assert all(p["label"] != "full_short" for p in paired_comparison(runs))
+    tta = {t["label"]: t for t in tta_table(time_to_accuracy(runs))}
+    assert tta["full"]["reference_full"] and not tta["full_short"]["reference_full"]  # never named "full data"
     # Per-epoch spike factor: mean over the two seeds; epoch 1 trained on full data (marked not pruned).
     per_epoch = [p for p in spike_factor_per_epoch(runs) if p["label"] == "sadp"]
     assert [p["spike_factor_cv"] for p in per_epoch] == pytest.approx([0.5, 0.4, 0.35, 0.2])

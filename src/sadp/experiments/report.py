@@ -252,7 +252,8 @@ def time_to_accuracy(runs: list[Run], margin: float = TTA_MARGIN) -> list[dict[s
     for (label, ratio), g in _groups(runs).items():
         for r in g:
             row: dict[str, Any] = {
-                "label": label, "method": r.method, "ratio": ratio, "seed": r.seed, "target": math.nan,
+                "label": label, "method": r.method, "ratio": ratio, "seed": r.seed, "reference_full": r.is_reference_full,
+                "target": math.nan,
                 "reached": False, "epoch": None, "examples": math.nan, "examples_fraction": math.nan,
                 "wall_s": math.nan, "cpu_s": math.nan, "wall_fraction": math.nan, "cpu_fraction": math.nan, "note": "",
             }
@@ -288,7 +289,8 @@ def tta_table(tta: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (label, ratio), g in groups.items():
         with_target = [t for t in g if not math.isnan(t["target"])]
         hit = [t for t in with_target if t["reached"]]
-        row = {"label": label, "method": g[0]["method"], "ratio": ratio, "n": len(with_target), "reached": len(hit),
+        row = {"label": label, "method": g[0]["method"], "ratio": ratio, "reference_full": g[0].get("reference_full"),
+               "n": len(with_target), "reached": len(hit),
                "no_full_run": len(g) - len(with_target)}
         for key in ("epoch", "examples_fraction", "wall_s", "cpu_s", "wall_fraction", "cpu_fraction"):
             vals = [float(t[key]) for t in hit]
