@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from sadp.snn import cpu_kernels
+from sadp.snn import cpu_kernels, sltt
 
 
 # Modules whose output at one time step depends only on that step's input (and BatchNorm, whose
@@ -31,6 +31,11 @@ class SeqToANN(nn.Sequential):
 
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         T, B = x.shape[:2]
+        steps = trained_steps(T)
+        if steps is not None and any(p.requires_grad for p in self.parameters()):
+            # SLTT-K: the untrained steps without autograd (also for a static input: computing it once
+            # would let BatchNorm's statistics route of the untrained copies into the gradient)
+            return run_steps(list(self.children()), x, steps)
         if T > 1 and x.stride(0) == 0 and self.reuse_static_input and self._time_invariant():
             y = super().forward(x[0])
             return y.unsqueeze(0).expand(T, *y.shape)
@@ -39,6 +44,53 @@ class SeqToANN(nn.Sequential):
 
     def _time_invariant(self) -> bool:
         return all(isinstance(m, TIME_INVARIANT) for m in self.children())
+
+
+def trained_steps(T: int) -> Tensor | None:
+    """The steps SLTT-K backpropagates in this forward pass (sorted int64 [K]), or None: every step
+    (BPTT, full SLTT, K >= T or no gradients)."""
+    selection = sltt.active() if torch.is_grad_enabled() else None
+    return None if selection is None else selection.steps(T)
+
+
+def _merge(xc: Tensor, xr: Tensor, mask: list[bool]) -> Tensor:
+    """[T, ...] in time order from the trained steps' rows ``xc`` and the others' ``xr``."""
+    kept, other = iter(xc.unbind(0)), iter(xr.unbind(0))
+    return torch.stack([next(kept) if m else next(other) for m in mask])
+
+
+def run_steps(modules: list[nn.Module], x: Tensor, steps: Tensor) -> Tensor:
+    """Run ``modules`` (each on [N, ...], time folded into batch) over ``x`` [T, B, ...] so that only
+    the trained ``steps`` are in the autograd graph (SLTT-K, :mod:`sadp.snn.sltt`).
+
+    Per-example modules (conv, linear, pooling, BatchNorm with running statistics) run twice: on the
+    trained steps with autograd, on the others without, so their backward pass touches K of T steps.
+    BatchNorm with batch statistics runs once on all steps, in time order (the statistics are
+    BPTT's); its inputs at the untrained steps carry no gradient. The output equals the plain
+    forward's up to the float rounding of the split batches."""
+    T = x.shape[0]
+    mask = sltt.steps_mask(steps, T).tolist()
+    kept = steps.to(x.device)
+    rest = torch.tensor([t for t in range(T) if not mask[t]], dtype=torch.int64, device=x.device)
+    full: Tensor | None = None
+    xc = x.index_select(0, kept)
+    with torch.no_grad():
+        xr = x.index_select(0, rest)
+    for m in modules:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
+            if full is None:
+                full = _merge(xc, xr, mask)
+            full = m(full.flatten(0, 1)).unflatten(0, full.shape[:2])
+            continue
+        if full is not None:
+            xc = full.index_select(0, kept)
+            with torch.no_grad():
+                xr = full.index_select(0, rest)
+            full = None
+        xc = m(xc.flatten(0, 1)).unflatten(0, xc.shape[:2])
+        with torch.no_grad():
+            xr = m(xr.flatten(0, 1)).unflatten(0, xr.shape[:2])
+    return full if full is not None else _merge(xc, xr, mask)
 
 
 class Flatten(nn.Module):
