@@ -102,7 +102,7 @@ def _forward_sltt_kernel(x_ptr, out_ptr, hk_ptr, slot_ptr, N, T, tau, vth, vr,
         h = _charge(v, x, tau, vr, KIND)
         fire = h >= vth
         tl.store(out_ptr + i, fire.to(tl.float32), mask=mask)
-        j = tl.load(slot_ptr + t)
+        j = tl.zeros([BLOCK], dtype=tl.int32) + tl.load(slot_ptr + t)  # row of hk, or -1: not kept
         tl.store(hk_ptr + tl.maximum(j, 0) * N + offs, h, mask=mask & (j >= 0))
         if HARD:
             v = tl.where(fire, vr, h)
@@ -118,7 +118,7 @@ def _backward_sltt_kernel(g_ptr, hk_ptr, slot_ptr, gx_ptr, N, T, dhdx, vth, alph
     mask = offs < N
     for t in range(T):
         i = t * N + offs
-        j = tl.load(slot_ptr + t)
+        j = tl.zeros([BLOCK], dtype=tl.int32) + tl.load(slot_ptr + t)
         kept = mask & (j >= 0)
         h = tl.load(hk_ptr + tl.maximum(j, 0) * N + offs, mask=kept, other=0.0)
         g = tl.load(g_ptr + i, mask=kept, other=0.0).to(tl.float32)
