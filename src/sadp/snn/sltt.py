@@ -8,8 +8,11 @@
 * ``"sltt"`` with ``steps=K`` (SLTT-K, 0 < K < T): each forward pass draws K of the T steps at
   random (``torch.randperm(T)[:K]``, the global torch generator), and only those steps are
   backpropagated: the neurons keep h_t only there, and :class:`~sadp.snn.layers.SeqToANN` stages
-  and the model's head run the other steps' convolutions, linear layers and BatchNorm inputs
-  without autograd, so their backward pass does about K/T of BPTT's work. The gradient is not
+  run the other steps' convolutions and linear layers without autograd (BatchNorm with batch
+  statistics runs once over all steps, its untrained inputs without gradient), so their backward
+  pass does about K/T of BPTT's work; the model's (small) head runs once, its untrained steps'
+  logits detached. Forward hooks on modules inside a ``SeqToANN`` therefore run twice per call
+  (trained steps, then the others). The gradient is not
   rescaled (as the paper's code: each kept step's share of the loss keeps its 1/T).
 
 Two ways to switch it on:

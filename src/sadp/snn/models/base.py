@@ -25,7 +25,7 @@ from torch.utils.checkpoint import checkpoint
 from sadp.registry import MODELS
 from sadp.snn import sltt
 from sadp.snn.sltt import Backprop
-from sadp.snn.layers import run_steps, trained_steps
+from sadp.snn.layers import trained_steps
 from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
 from sadp.utils.typecheck import hints_of, type_problem
 
@@ -108,10 +108,12 @@ class SpikingClassifier(nn.Module):
             return self._head(x)
 
     def _head(self, x: Tensor) -> Tensor:
-        steps = trained_steps(x.shape[0]) if x.dim() >= 3 else None
-        if steps is not None and any(p.requires_grad for p in self.head.parameters()):
-            return run_steps([self.head], x, steps)  # SLTT-K: the untrained steps' logits carry no gradient
-        return self.head(x)
+        y = self.head(x)  # once over every step: hooks on the head (the Pruner's) see [T, B, D]
+        steps = trained_steps(x.shape[0]) if (x.dim() >= 3 and y.requires_grad) else None
+        if steps is not None:  # SLTT-K: the untrained steps' logits carry no gradient (the head is small)
+            keep = sltt.steps_mask(steps, x.shape[0]).to(y.device).view(-1, *([1] * (y.dim() - 1)))
+            y = torch.where(keep, y, y.detach())
+        return y
 
 
 def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
