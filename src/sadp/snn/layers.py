@@ -59,34 +59,69 @@ def _merge(xc: Tensor, xr: Tensor, mask: list[bool]) -> Tensor:
     return torch.stack([next(kept) if m else next(other) for m in mask])
 
 
+class _TrainedStepsBatchNorm(torch.autograd.Function):
+    """Training-mode BatchNorm over all T steps of ``full`` [T*B, C, ...] (statistics and running
+    averages as the module's own forward), whose gradient reaches only the trained steps' rows
+    ``xc`` [K*B, C, ...] (the same values): backward keeps and reads K of T steps."""
+
+    @staticmethod
+    def forward(ctx, xc: Tensor, weight: Tensor | None, bias: Tensor | None, full: Tensor,  # type: ignore[override]
+                bn: nn.modules.batchnorm._BatchNorm, kept: Tensor, T: int) -> Tensor:
+        factor = 0.0 if bn.momentum is None else bn.momentum  # as _BatchNorm.forward
+        if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
+            bn.num_batches_tracked.add_(1)
+            factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
+        out, mean, invstd = torch.native_batch_norm(full, weight, bias, bn.running_mean, bn.running_var, True,
+                                                    factor, bn.eps)
+        ctx.save_for_backward(xc, weight, mean, invstd, kept)
+        ctx.T, ctx.count = T, full.numel() // full.shape[1]
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        xc, weight, mean, invstd, kept = ctx.saved_tensors
+        g = grad_out.unflatten(0, (ctx.T, -1)).index_select(0, kept).flatten(0, 1)  # the trained rows only
+        shape = [1, -1] + [1] * (xc.dim() - 2)
+        dims = [0] + list(range(2, xc.dim()))
+        xhat = (xc - mean.view(shape)) * invstd.view(shape)
+        gsum, gxsum = g.sum(dims), (g * xhat).sum(dims)
+        scale = invstd if weight is None else weight * invstd
+        gx = (g - (gsum / ctx.count).view(shape) - xhat * (gxsum / ctx.count).view(shape)) * scale.view(shape)
+        need = ctx.needs_input_grad
+        return (gx if need[0] else None, gxsum if (weight is not None and need[1]) else None,
+                gsum if (need[2]) else None, None, None, None, None)
+
+
 def run_steps(modules: list[nn.Module], x: Tensor, steps: Tensor) -> Tensor:
     """Run ``modules`` (each on [N, ...], time folded into batch) over ``x`` [T, B, ...] so that only
     the trained ``steps`` are in the autograd graph (SLTT-K, :mod:`sadp.snn.sltt`).
 
     Per-example modules (conv, linear, pooling, BatchNorm with running statistics) run twice: on the
     trained steps with autograd, on the others without, so their backward pass touches K of T steps.
-    BatchNorm with batch statistics runs once on all steps, in time order (the statistics are
-    BPTT's); its inputs at the untrained steps carry no gradient. The output equals the plain
+    BatchNorm with batch statistics normalises all steps together, in time order (BPTT's
+    statistics and running averages); its gradient reaches only the trained steps' inputs and its
+    backward reads only those (:class:`_TrainedStepsBatchNorm`). The output equals the plain
     forward's up to the float rounding of the split batches."""
     T = x.shape[0]
     mask = sltt.steps_mask(steps, T).tolist()
     kept = steps.to(x.device)
     rest = torch.tensor([t for t in range(T) if not mask[t]], dtype=torch.int64, device=x.device)
-    full: Tensor | None = None
+    full: Tensor | None = None  # [T, B, ...] after a BatchNorm (with gradient at the trained rows)
     xc = x.index_select(0, kept)
     with torch.no_grad():
         xr = x.index_select(0, rest)
     for m in modules:
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
-            if full is None:
-                full = _merge(xc, xr, mask)
-            full = m(full.flatten(0, 1)).unflatten(0, full.shape[:2])
-            continue
         if full is not None:
             xc = full.index_select(0, kept)
             with torch.no_grad():
                 xr = full.index_select(0, rest)
             full = None
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
+            with torch.no_grad():
+                merged = _merge(xc, xr, mask)
+            y = _TrainedStepsBatchNorm.apply(xc.flatten(0, 1), m.weight, m.bias, merged.flatten(0, 1), m, kept, T)
+            full = y.unflatten(0, merged.shape[:2])
+            continue
         xc = m(xc.flatten(0, 1)).unflatten(0, xc.shape[:2])
         with torch.no_grad():
             xr = m(xr.flatten(0, 1)).unflatten(0, xr.shape[:2])
