@@ -206,11 +206,13 @@ def test_sltt_k_layers_backpropagate_only_the_trained_steps():
     model = build_model("small_cnn", (3, 16, 16), 10, channels=(8, 16, 16))
     set_backprop(model, "sltt", 1)
     conv = model.features[3][0]  # the second conv stage (input: spikes)
-    seen = []
+    seen, first = [], []
     conv.register_forward_hook(lambda m, i, o: seen.append((i[0].shape[0], torch.is_grad_enabled())))
+    model.features[0][0].register_forward_hook(lambda m, i, o: first.append(i[0].shape[0]))
     x = torch.randn(2, 3, 16, 16)
     model(x.unsqueeze(0).expand(4, *x.shape)).sum().backward()
     assert sorted(seen) == [(2, True), (6, False)]  # K*B with autograd, (T-K)*B without
+    assert first == [2]  # the direct-encoded frame: the first conv runs once, as under BPTT
 
 
 def test_forward_and_spike_counts_are_bptts_under_sltt():

@@ -32,13 +32,13 @@ class SeqToANN(nn.Sequential):
     def forward(self, x: Tensor) -> Tensor:  # type: ignore[override]
         T, B = x.shape[:2]
         steps = trained_steps(T)
-        if steps is not None and any(p.requires_grad for p in self.parameters()):
-            # SLTT-K: the untrained steps without autograd (also for a static input: computing it once
-            # would let BatchNorm's statistics route of the untrained copies into the gradient)
-            return run_steps(list(self.children()), x, steps)
+        split = steps is not None and any(p.requires_grad for p in self.parameters())
         if T > 1 and x.stride(0) == 0 and self.reuse_static_input and self._time_invariant():
-            y = super().forward(x[0])
+            # SLTT-K: BatchNorm's gradient counts only the trained steps' share of the T copies
+            y = run_static(list(self.children()), x[0], steps.numel() / T) if split else super().forward(x[0])  # type: ignore[union-attr]
             return y.unsqueeze(0).expand(T, *y.shape)
+        if split:  # SLTT-K: the untrained steps without autograd
+            return run_steps(list(self.children()), x, steps)  # type: ignore[arg-type]
         y = super().forward(x.flatten(0, 1))
         return y.unflatten(0, (T, B))
 
@@ -81,15 +81,51 @@ class _TrainedStepsBatchNorm(torch.autograd.Function):
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         xc, weight, mean, invstd, kept = ctx.saved_tensors
         g = grad_out.unflatten(0, (ctx.T, -1)).index_select(0, kept).flatten(0, 1)  # the trained rows only
-        shape = [1, -1] + [1] * (xc.dim() - 2)
-        dims = [0] + list(range(2, xc.dim()))
-        xhat = (xc - mean.view(shape)) * invstd.view(shape)
-        gsum, gxsum = g.sum(dims), (g * xhat).sum(dims)
-        scale = invstd if weight is None else weight * invstd
-        gx = (g - (gsum / ctx.count).view(shape) - xhat * (gxsum / ctx.count).view(shape)) * scale.view(shape)
-        need = ctx.needs_input_grad
-        return (gx if need[0] else None, gxsum if (weight is not None and need[1]) else None,
-                gsum if (need[2]) else None, None, None, None, None)
+        return (*_bn_backward(g, xc, weight, mean, invstd, ctx.count, ctx.needs_input_grad), None, None, None, None)
+
+
+class _StaticStepsBatchNorm(torch.autograd.Function):
+    """Training-mode BatchNorm of one frame [B, C, ...] that stands for T equal steps (a static
+    input), of which a ``share`` K/T is trained: the forward is the module's own on the frame; the
+    backward, given the frame's gradient summed over the trained steps, is the sum over those steps
+    of :class:`_TrainedStepsBatchNorm`'s (the statistics terms scale by K/T)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None,  # type: ignore[override]
+                bn: nn.modules.batchnorm._BatchNorm, share: float) -> Tensor:
+        out = _TrainedStepsBatchNorm.forward(ctx, x, weight, bias, x, bn, torch.zeros(0, dtype=torch.int64), 1)
+        ctx.share = share
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        x, weight, mean, invstd, _ = ctx.saved_tensors
+        gx, gw, gb = _bn_backward(grad_out, x, weight, mean, invstd, ctx.count / ctx.share, ctx.needs_input_grad)
+        return gx, gw, gb, None, None
+
+
+def _bn_backward(g: Tensor, x: Tensor, weight: Tensor | None, mean: Tensor, invstd: Tensor, count: float,
+                 need: tuple[bool, ...]) -> tuple[Tensor | None, Tensor | None, Tensor | None]:
+    """BatchNorm's training-mode backward for rows ``x`` with gradient ``g``, statistics over ``count`` values."""
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    dims = [0] + list(range(2, x.dim()))
+    xhat = (x - mean.view(shape)) * invstd.view(shape)
+    gsum, gxsum = g.sum(dims), (g * xhat).sum(dims)
+    scale = invstd if weight is None else weight * invstd
+    gx = (g - (gsum / count).view(shape) - xhat * (gxsum / count).view(shape)) * scale.view(shape)
+    return (gx if need[0] else None, gxsum if (weight is not None and need[1]) else None,
+            gsum if need[2] else None)
+
+
+def run_static(modules: list[nn.Module], frame: Tensor, share: float) -> Tensor:
+    """``modules`` on the one frame of a static input whose T steps a ``share`` K/T is trained (SLTT-K):
+    time-invariant modules once, as BPTT's static path; BatchNorm's backward as the trained steps'."""
+    for m in modules:
+        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
+            frame = _StaticStepsBatchNorm.apply(frame, m.weight, m.bias, m, share)
+        else:
+            frame = m(frame)
+    return frame
 
 
 def run_steps(modules: list[nn.Module], x: Tensor, steps: Tensor) -> Tensor:
