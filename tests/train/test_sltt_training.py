@@ -42,12 +42,10 @@ def test_pruner_and_sadp_see_the_same_forward_pass(monkeypatch: pytest.MonkeyPat
         s = _observed_first_batch(mode, monkeypatch)[-1]
         assert torch.equal(s.indices, bptt.indices)
         assert s.layer_spike_counts is not None and len(s.layer_spike_counts) == len(bptt.layer_spike_counts)
-        if mode[1] == 0:  # SLTT: the very same forward pass, bit for bit
-            assert torch.equal(s.step_logits, bptt.step_logits) and torch.equal(s.spike_counts, bptt.spike_counts)
-            assert all(torch.equal(a, b) for a, b in zip(s.layer_spike_counts, bptt.layer_spike_counts))
-            assert torch.equal(s.loss, bptt.loss) and torch.equal(s.output_error, bptt.output_error)
-        else:  # SLTT-K: split convolutions, equal to float rounding
-            torch.testing.assert_close(s.step_logits, bptt.step_logits, rtol=1e-5, atol=1e-5)
+        # the very same forward pass, bit for bit (SLTT-K included: its layers run over every step)
+        assert torch.equal(s.step_logits, bptt.step_logits) and torch.equal(s.spike_counts, bptt.spike_counts)
+        assert all(torch.equal(a, b) for a, b in zip(s.layer_spike_counts, bptt.layer_spike_counts))
+        assert torch.equal(s.loss, bptt.loss) and torch.equal(s.output_error, bptt.output_error)
 
 
 def test_sltt_k_trains_and_resume_keeps_the_setting(tmp_path: Path) -> None:

@@ -53,35 +53,84 @@ def trained_steps(T: int) -> Tensor | None:
     return None if selection is None else selection.steps(T)
 
 
-def _merge(xc: Tensor, xr: Tensor, mask: list[bool]) -> Tensor:
-    """[T, ...] in time order from the trained steps' rows ``xc`` and the others' ``xr``."""
-    kept, other = iter(xc.unbind(0)), iter(xr.unbind(0))
-    return torch.stack([next(kept) if m else next(other) for m in mask])
+def _rows(x: Tensor, kept: Tensor, T: int) -> Tensor:
+    """The trained steps' rows of ``x`` [T*B, ...] (time folded into batch), as [K*B, ...]."""
+    return x.unflatten(0, (T, -1)).index_select(0, kept).flatten(0, 1)
+
+
+def _full_grad(gc: Tensor, kept: Tensor, T: int) -> Tensor:
+    """[T*B, ...] gradient: ``gc`` [K*B, ...] at the trained steps' rows, zero elsewhere."""
+    g = gc.new_zeros((T, gc.shape[0] // kept.numel()) + tuple(gc.shape[1:]))
+    return g.index_copy_(0, kept, gc.unflatten(0, (kept.numel(), -1))).flatten(0, 1)
+
+
+class _TrainedStepsConv(torch.autograd.Function):
+    """A convolution over all T*B rows (the module's own forward: BPTT's outputs, hooks run once)
+    that keeps only the trained steps' input rows and backpropagates only those (SLTT-K)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, conv: nn.modules.conv._ConvNd,  # type: ignore[override]
+                kept: Tensor, T: int) -> Tensor:
+        ctx.conv, ctx.T = conv, T
+        ctx.save_for_backward(_rows(x, kept, T), weight, kept)
+        ctx.has_bias = bias is not None
+        return conv(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        xc, weight, kept = ctx.saved_tensors
+        conv, need = ctx.conv, ctx.needs_input_grad
+        gc = _rows(grad_out, kept, ctx.T)
+        gx, gw, gb = torch.ops.aten.convolution_backward(
+            gc, xc, weight, [weight.shape[0]] if ctx.has_bias else None, list(conv.stride), list(conv.padding),
+            list(conv.dilation), False, [0] * len(conv.stride), conv.groups, [need[0], need[1], need[2] and ctx.has_bias])
+        return (_full_grad(gx, kept, ctx.T) if need[0] else None), gw, gb, None, None, None
+
+
+class _TrainedStepsLinear(torch.autograd.Function):
+    """``nn.Linear`` over all T*B rows that keeps and backpropagates only the trained steps' rows."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, linear: nn.Linear,  # type: ignore[override]
+                kept: Tensor, T: int) -> Tensor:
+        ctx.T = T
+        ctx.save_for_backward(_rows(x, kept, T), weight, kept)
+        return linear(x)
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        xc, weight, kept = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        gc = _rows(grad_out, kept, ctx.T)
+        g2, x2 = gc.reshape(-1, gc.shape[-1]), xc.reshape(-1, xc.shape[-1])
+        gx = _full_grad(gc @ weight, kept, ctx.T) if need[0] else None
+        return gx, (g2.t() @ x2 if need[1] else None), (g2.sum(0) if need[2] else None), None, None, None
 
 
 class _TrainedStepsBatchNorm(torch.autograd.Function):
-    """Training-mode BatchNorm over all T steps of ``full`` [T*B, C, ...] (statistics and running
-    averages as the module's own forward), whose gradient reaches only the trained steps' rows
-    ``xc`` [K*B, C, ...] (the same values): backward keeps and reads K of T steps."""
+    """Training-mode BatchNorm over all T*B rows (the module's own kernel: BPTT's statistics,
+    running averages and outputs; the module's forward hooks do not run) whose gradient reaches
+    only the trained steps' rows: backward keeps and reads K of T steps."""
 
     @staticmethod
-    def forward(ctx, xc: Tensor, weight: Tensor | None, bias: Tensor | None, full: Tensor,  # type: ignore[override]
+    def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None,  # type: ignore[override]
                 bn: nn.modules.batchnorm._BatchNorm, kept: Tensor, T: int) -> Tensor:
-        factor = 0.0 if bn.momentum is None else bn.momentum  # as _BatchNorm.forward
+        factor = 0.0 if bn.momentum is None else bn.momentum  # as _BatchNorm.forward (the same kernel)
         if bn.training and bn.track_running_stats and bn.num_batches_tracked is not None:
             bn.num_batches_tracked.add_(1)
             factor = 1.0 / float(bn.num_batches_tracked) if bn.momentum is None else bn.momentum
-        out, mean, invstd = torch.native_batch_norm(full, weight, bias, bn.running_mean, bn.running_var, True,
-                                                    factor, bn.eps)
-        ctx.save_for_backward(xc, weight, mean, invstd, kept)
-        ctx.T, ctx.count = T, full.numel() // full.shape[1]
+        out, mean, invstd = torch.native_batch_norm(x, weight, bias, bn.running_mean, bn.running_var, True, factor,
+                                                    bn.eps)
+        ctx.save_for_backward(_rows(x, kept, T) if T > 1 else x, weight, mean, invstd, kept)
+        ctx.T, ctx.count = T, x.numel() // x.shape[1]
         return out
 
     @staticmethod
     def backward(ctx, grad_out: Tensor):  # type: ignore[override]
         xc, weight, mean, invstd, kept = ctx.saved_tensors
-        g = grad_out.unflatten(0, (ctx.T, -1)).index_select(0, kept).flatten(0, 1)  # the trained rows only
-        return (*_bn_backward(g, xc, weight, mean, invstd, ctx.count, ctx.needs_input_grad), None, None, None, None)
+        gc = _rows(grad_out, kept, ctx.T)
+        gx, gw, gb = _bn_backward(gc, xc, weight, mean, invstd, ctx.count, ctx.needs_input_grad)
+        return (_full_grad(gx, kept, ctx.T) if gx is not None else None), gw, gb, None, None, None
 
 
 class _StaticStepsBatchNorm(torch.autograd.Function):
@@ -93,7 +142,7 @@ class _StaticStepsBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, weight: Tensor | None, bias: Tensor | None,  # type: ignore[override]
                 bn: nn.modules.batchnorm._BatchNorm, share: float) -> Tensor:
-        out = _TrainedStepsBatchNorm.forward(ctx, x, weight, bias, x, bn, torch.zeros(0, dtype=torch.int64), 1)
+        out = _TrainedStepsBatchNorm.forward(ctx, x, weight, bias, bn, torch.zeros(0, dtype=torch.int64), 1)
         ctx.share = share
         return out
 
@@ -130,38 +179,33 @@ def run_static(modules: list[nn.Module], frame: Tensor, share: float) -> Tensor:
 
 def run_steps(modules: list[nn.Module], x: Tensor, steps: Tensor) -> Tensor:
     """Run ``modules`` (each on [N, ...], time folded into batch) over ``x`` [T, B, ...] so that only
-    the trained ``steps`` are in the autograd graph (SLTT-K, :mod:`sadp.snn.sltt`).
+    the trained ``steps`` are backpropagated (SLTT-K, :mod:`sadp.snn.sltt`).
 
-    Per-example modules (conv, linear, pooling, BatchNorm with running statistics) run twice: on the
-    trained steps with autograd, on the others without, so their backward pass touches K of T steps.
-    BatchNorm with batch statistics normalises all steps together, in time order (BPTT's
-    statistics and running averages); its gradient reaches only the trained steps' inputs and its
-    backward reads only those (:class:`_TrainedStepsBatchNorm`). The output equals the plain
-    forward's up to the float rounding of the split batches."""
-    T = x.shape[0]
-    mask = sltt.steps_mask(steps, T).tolist()
+    The forward pass is BPTT's (every module once over all T*B rows, hooks included). Convolutions,
+    linear layers and training-mode BatchNorm keep only the trained steps' rows for backward and
+    compute their backward on those rows alone (K of T steps of the work); their input gradient is
+    zero at the other steps. Other modules with parameters run under plain autograd with their
+    untrained steps' outputs detached (same gradients, no saving); parameter-free ones (pooling)
+    run as usual (their gradient at the untrained steps is zero)."""
+    T, B = x.shape[:2]
     kept = steps.to(x.device)
-    rest = torch.tensor([t for t in range(T) if not mask[t]], dtype=torch.int64, device=x.device)
-    full: Tensor | None = None  # [T, B, ...] after a BatchNorm (with gradient at the trained rows)
-    xc = x.index_select(0, kept)
-    with torch.no_grad():
-        xr = x.index_select(0, rest)
+    keep = sltt.steps_mask(steps, T).to(x.device)
+    y = x.flatten(0, 1)
     for m in modules:
-        if full is not None:
-            xc = full.index_select(0, kept)
-            with torch.no_grad():
-                xr = full.index_select(0, rest)
-            full = None
-        if isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
-            with torch.no_grad():
-                merged = _merge(xc, xr, mask)
-            y = _TrainedStepsBatchNorm.apply(xc.flatten(0, 1), m.weight, m.bias, merged.flatten(0, 1), m, kept, T)
-            full = y.unflatten(0, merged.shape[:2])
-            continue
-        xc = m(xc.flatten(0, 1)).unflatten(0, xc.shape[:2])
-        with torch.no_grad():
-            xr = m(xr.flatten(0, 1)).unflatten(0, xr.shape[:2])
-    return full if full is not None else _merge(xc, xr, mask)
+        has_params = any(p.requires_grad for p in m.parameters())
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+            y = _TrainedStepsConv.apply(y, m.weight, m.bias, m, kept, T)
+        elif isinstance(m, nn.Linear):
+            y = _TrainedStepsLinear.apply(y, m.weight, m.bias, m, kept, T)
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm) and (m.training or m.running_mean is None):
+            y = _TrainedStepsBatchNorm.apply(y, m.weight, m.bias, m, kept, T)
+        elif has_params:
+            y = m(y)
+            rows = keep.repeat_interleave(B).view(-1, *([1] * (y.dim() - 1)))
+            y = torch.where(rows, y, y.detach())
+        else:
+            y = m(y)
+    return y.unflatten(0, (T, B))
 
 
 class Flatten(nn.Module):
