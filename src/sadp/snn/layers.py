@@ -37,7 +37,7 @@ class SeqToANN(nn.Sequential):
             # SLTT-K: BatchNorm's gradient counts only the trained steps' share of the T copies
             y = run_static(list(self.children()), x[0], steps.numel() / T) if split else super().forward(x[0])  # type: ignore[union-attr]
             return y.unsqueeze(0).expand(T, *y.shape)
-        if split:  # SLTT-K: the untrained steps without autograd
+        if split:  # SLTT-K: backward over the trained steps only
             return run_steps(list(self.children()), x, steps)  # type: ignore[arg-type]
         y = super().forward(x.flatten(0, 1))
         return y.unflatten(0, (T, B))

@@ -7,12 +7,13 @@
   and no gradient travels between steps. A neuron then keeps only h_t for backward (no spikes).
 * ``"sltt"`` with ``steps=K`` (SLTT-K, 0 < K < T): each forward pass draws K of the T steps at
   random (``torch.randperm(T)[:K]``, the global torch generator), and only those steps are
-  backpropagated: the neurons keep h_t only there, and :class:`~sadp.snn.layers.SeqToANN` stages
-  run the other steps' convolutions and linear layers without autograd (BatchNorm with batch
-  statistics runs once over all steps, its untrained inputs without gradient), so their backward
-  pass does about K/T of BPTT's work; the model's (small) head runs once, its untrained steps'
-  logits detached. Forward hooks on modules inside a ``SeqToANN`` therefore run twice per call
-  (trained steps, then the others). The gradient is not
+  backpropagated: the neurons keep h_t only there, and in :class:`~sadp.snn.layers.SeqToANN` stages
+  convolutions, linear layers and BatchNorm run forward over every step (BPTT's outputs, bit for
+  bit) but keep only the trained steps' inputs and compute their backward on those alone, so it
+  does about K/T of BPTT's work (BatchNorm keeps its statistics over all steps; the gradient
+  through them reaches only the trained steps). The model's (small) head runs as usual with its
+  untrained steps' logits detached. Under SLTT-K a training-mode BatchNorm inside a ``SeqToANN``
+  runs its kernel directly, so forward hooks on that BatchNorm module do not run. The gradient is not
   rescaled (as the paper's code: each kept step's share of the loss keeps its 1/T).
 
 Two ways to switch it on:
