@@ -287,3 +287,20 @@ def test_model_setting_wins_and_eval_is_untouched():
     model.train()
     model(x)
     assert seen[0] is None and seen[1] is None and seen[2].mode == Backprop("sltt", 1)
+
+
+@pytest.mark.parametrize("name", ["small_cnn", "mlp"])
+def test_sltt_k_under_autocast_gives_float32_parameter_gradients(name):
+    """Mixed precision (CPU bfloat16 autocast here, as the trainer's CUDA autocast): the layers'
+    backward runs in the autocast dtype and hands back gradients in the parameters' dtype."""
+    torch.manual_seed(0)
+    shape = (64,) if name == "mlp" else (3, 16, 16)
+    model = build_model(name, shape, 10, **({} if name == "mlp" else {"channels": (8, 16, 16)}))
+    set_backprop(model, "sltt", 1)
+    x = torch.randn(2, *shape)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x.unsqueeze(0).expand(4, *x.shape))
+    nn.functional.cross_entropy(out.float().mean(0), torch.tensor([1, 2])).backward()
+    grads = [p.grad for p in model.parameters()]
+    assert all(g is not None and g.dtype == torch.float32 and torch.isfinite(g).all() for g in grads)
+    assert sum(g.abs().sum() for g in grads) > 0

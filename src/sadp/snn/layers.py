@@ -81,10 +81,14 @@ class _TrainedStepsConv(torch.autograd.Function):
         xc, weight, kept = ctx.saved_tensors
         conv, need = ctx.conv, ctx.needs_input_grad
         gc = _rows(grad_out, kept, ctx.T)
+        dt = gc.dtype  # under autocast the convolution ran in the autocast dtype
         gx, gw, gb = torch.ops.aten.convolution_backward(
-            gc, xc, weight, [weight.shape[0]] if ctx.has_bias else None, list(conv.stride), list(conv.padding),
-            list(conv.dilation), False, [0] * len(conv.stride), conv.groups, [need[0], need[1], need[2] and ctx.has_bias])
-        return (_full_grad(gx, kept, ctx.T) if need[0] else None), gw, gb, None, None, None
+            gc, xc.to(dt), weight.to(dt), [weight.shape[0]] if ctx.has_bias else None, list(conv.stride),
+            list(conv.padding), list(conv.dilation), False, [0] * len(conv.stride), conv.groups,
+            [need[0], need[1], need[2] and ctx.has_bias])
+        gw = gw.to(weight.dtype) if gw is not None else None
+        gb = gb.to(weight.dtype) if gb is not None else None
+        return (_full_grad(gx.to(xc.dtype), kept, ctx.T) if need[0] else None), gw, gb, None, None, None
 
 
 class _TrainedStepsLinear(torch.autograd.Function):
@@ -102,9 +106,11 @@ class _TrainedStepsLinear(torch.autograd.Function):
         xc, weight, kept = ctx.saved_tensors
         need = ctx.needs_input_grad
         gc = _rows(grad_out, kept, ctx.T)
-        g2, x2 = gc.reshape(-1, gc.shape[-1]), xc.reshape(-1, xc.shape[-1])
-        gx = _full_grad(gc @ weight, kept, ctx.T) if need[0] else None
-        return gx, (g2.t() @ x2 if need[1] else None), (g2.sum(0) if need[2] else None), None, None, None
+        dt = gc.dtype  # under autocast the product ran in the autocast dtype
+        g2, x2 = gc.reshape(-1, gc.shape[-1]), xc.reshape(-1, xc.shape[-1]).to(dt)
+        gx = _full_grad((gc @ weight.to(dt)).to(xc.dtype), kept, ctx.T) if need[0] else None
+        gw = (g2.t() @ x2).to(weight.dtype) if need[1] else None
+        return gx, gw, (g2.sum(0).to(weight.dtype) if need[2] else None), None, None, None
 
 
 class _TrainedStepsBatchNorm(torch.autograd.Function):
