@@ -42,6 +42,10 @@ CASES = [
      "pruning method 'sadp': readout=mean scores the mean-over-T CE loss but the training loss is 'tet'"),
     (None, ["--model", "mlp", "--subset", "100", "--method-option", "readout=per_step"],
      "readout=per_step scores the per-step (TET) loss but the training loss is 'ce'"),
+    (None, ["--backprop", "sltt", "--backprop-steps", "5", "--T", "4"], "backprop_steps K = 5 exceeds T = 4"),
+    (None, ["--backprop", "sltt", "--backprop-steps", "-1"], "backprop steps K must be >= 0 (0: every step), got -1"),
+    (None, ["--backprop", "sltx"], "backprop must be one of bptt, sltt, got 'sltx'"),
+    (None, ["--backprop-steps", "2"], "backprop steps K = 2 needs backprop 'sltt' (SLTT-K), got 'bptt'"),
 ]
 
 

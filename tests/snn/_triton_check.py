@@ -5,7 +5,7 @@ import sys
 
 import torch
 
-from sadp.snn import IF, LIF, set_backend
+from sadp.snn import IF, LIF, set_backend, sltt
 
 torch.manual_seed(0)
 for kind, reset, detach, decay, sur in itertools.product(
@@ -26,4 +26,17 @@ for kind, reset, detach, decay, sur in itertools.product(
     if not torch.equal(out["reference"][0], out["triton"][0]):
         sys.exit(f"spikes differ for {case}")
     torch.testing.assert_close(out["triton"][1], out["reference"][1], rtol=1e-5, atol=1e-6, msg=str(case))
+    for K in (0, 2):  # SLTT (every step) and SLTT-2: the same drawn steps on both backends
+        selection = sltt.Selection(sltt.Backprop("sltt", K))
+        for backend in ("reference", "triton"):
+            x.grad = None
+            with set_backend(backend), sltt.use(selection):
+                s = n(x)
+            (s * g).sum().backward()
+            out[backend] = (s.detach(), x.grad.clone())
+        if not torch.equal(out["reference"][0], out["triton"][0]):
+            sys.exit(f"SLTT-{K} spikes differ for {case}")
+        if K and not torch.all(out["triton"][1][[t for t in range(5) if t not in selection.steps(5).tolist()]] == 0):
+            sys.exit(f"SLTT-{K} gradient not masked for {case}")
+        torch.testing.assert_close(out["triton"][1], out["reference"][1], rtol=1e-5, atol=1e-6, msg=f"SLTT-{K} {case}")
 print("triton interpreter: all cases equal")

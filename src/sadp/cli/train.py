@@ -41,6 +41,8 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "augment": (str, "training augmentation instead of the dataset's: none, flip, crop_flip or event"),
     "eval_every": (int, "evaluate every n epochs (always after the last)"),
     "train_eval_size": (int, "also evaluate on this many fixed training examples (train/test gap)"),
+    "backprop": (str, "bptt, or sltt: backward without the temporal routes (same forward; less memory and time)"),
+    "backprop_steps": (int, "SLTT-K: backpropagate K random time steps per batch (0: every step; needs --backprop sltt)"),
 }
 BOOL_FLAGS = {
     "resume": "continue the run in --out from its last checkpoint",

@@ -2,7 +2,8 @@
 
 Neuron dynamics run on a fused path by default (:mod:`sadp.snn.fused`; Triton on CUDA when it
 imports). ``set_backend("reference")`` selects the plain autograd loop (used automatically under
-``torch.func``). ``set_memory_mode(model, "lean")`` recomputes activations in backward.
+``torch.func``). ``set_memory_mode(model, "lean")`` recomputes activations in backward. ``set_backprop(model, "sltt",
+steps=K)`` or ``with backprop("sltt", steps=K):`` trains with SLTT / SLTT-K (:mod:`sadp.snn.sltt`).
 """
 from __future__ import annotations
 
@@ -12,10 +13,13 @@ from torch import nn
 
 from sadp.registry import MODELS
 from sadp.snn import cpu_kernels
+from sadp.snn.sltt import Backprop, backprop
 from sadp.snn.backend import BACKENDS, get_backend, set_backend, triton_available
 from sadp.snn.encoders import direct_encode, encode, poisson_encode
 from sadp.snn.layers import Flatten, SeqToANN
-from sadp.snn.models.base import MEMORY_MODES, SpikingClassifier, check_model_options, is_recomputing, set_memory_mode
+from sadp.snn.models.base import (
+    MEMORY_MODES, SpikingClassifier, check_model_options, is_recomputing, set_backprop, set_memory_mode,
+)
 from sadp.snn.neurons import IF, LIF, PLIF, SpikingNeuron, make_neuron
 from sadp.snn.surrogate import ATan, Sigmoid, Surrogate, Triangle, get_surrogate
 
@@ -28,8 +32,8 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwarg
 
 
 __all__ = [
-    "ATan", "BACKENDS", "cpu_kernels", "Flatten", "IF", "LIF", "MEMORY_MODES", "PLIF", "SeqToANN", "Sigmoid", "SpikingClassifier",
+    "ATan", "BACKENDS", "Backprop", "backprop", "cpu_kernels", "Flatten", "IF", "LIF", "MEMORY_MODES", "PLIF", "SeqToANN", "Sigmoid", "SpikingClassifier",
     "SpikingNeuron", "Surrogate", "Triangle", "build_model", "direct_encode", "encode", "get_backend",
-    "get_surrogate", "is_recomputing", "make_neuron", "poisson_encode", "set_backend", "set_memory_mode",
+    "get_surrogate", "is_recomputing", "make_neuron", "poisson_encode", "set_backend", "set_backprop", "set_memory_mode",
     "triton_available",
 ]

@@ -178,3 +178,73 @@ def multi_step_fused(x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: b
         with torch.no_grad():
             return _forward_loop(spec, x, k, keep=False)[0]
     return MultiStepNeuronFunction.apply(x.contiguous(), k, spec, recompute)
+
+
+# -- SLTT: no temporal route in the backward pass (sadp.snn.sltt) --------------------------------
+
+def _forward_loop_sltt(spec: NeuronSpec, x: Tensor, k: Tensor | None, steps: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+    """Float spikes, h at the trained ``steps`` [K, ...] and, for PLIF, dh/dk there (the membrane
+    carried into the step is a constant under SLTT, so dh/dk is one number per neuron and step)."""
+    T = x.shape[0]
+    keep = {int(t): j for j, t in enumerate(steps.tolist())}
+    out = torch.empty_like(x)
+    hk = x.new_empty((len(keep),) + x.shape[1:])
+    dk = x.new_empty((len(keep),) + x.shape[1:]) if k is not None else None
+    v = torch.full_like(x[0], spec.v_reset)
+    for t in range(T):
+        h = charge(spec, v, x[t], k)
+        s = h >= spec.v_threshold
+        out[t].copy_(s)
+        j = keep.get(t)
+        if j is not None:
+            hk[j].copy_(h)
+            if dk is not None:  # PLIF: decay_input h = v + (x - (v - vr)) k;  otherwise h = v - (v - vr) k + x
+                dk[j].copy_((x[t] - (v - spec.v_reset)) if spec.decay_input else -(v - spec.v_reset))
+        v = reset(spec, h, s)
+    return out, hk, dk
+
+
+class SLTTNeuronFunction(torch.autograd.Function):
+    """Multi-step neuron whose backward keeps no temporal route (SLTT; SLTT-K with ``steps`` a subset):
+    dL/dx_t = dh/dx sg'(h_t - v_th) dL/ds_t at the trained steps and 0 elsewhere. Saves h at the
+    trained steps only (plus dh/dk for PLIF): no spikes, nothing of the other steps."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, k: Tensor | None, spec: NeuronSpec, steps: Tensor, static_steps: int) -> Tensor:  # type: ignore[override]
+        if k is None and cpu_kernels.supports(spec, x):
+            out, hk = cpu_kernels.forward_sltt(spec, x, steps, static_steps)
+            dk = None
+        else:
+            assert not static_steps, "static input needs the C++ kernels"
+            out, hk, dk = _forward_loop_sltt(spec, x, k, steps)
+        ctx.spec, ctx.static_steps, ctx.T = spec, static_steps, out.shape[0]
+        ctx.save_for_backward(hk, dk, k, steps)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out: Tensor):  # type: ignore[override]
+        spec: NeuronSpec = ctx.spec
+        hk, dk, k, steps = ctx.saved_tensors
+        grad_out = grad_out.contiguous()
+        if k is None and cpu_kernels.supports(spec, hk):
+            gx = cpu_kernels.backward_sltt(spec, grad_out, hk, steps, static_input=bool(ctx.static_steps))
+            return gx, None, None, None, None
+        gh = grad_out.index_select(0, steps.to(grad_out.device)) * spec.surrogate.grad(hk - spec.v_threshold)
+        _, dh_dx = _charge_derivatives(spec, k)
+        gx = torch.zeros_like(grad_out)
+        gx.index_copy_(0, steps.to(gx.device), gh * dh_dx)
+        grad_k = (gh * dk).sum().to(k.dtype) if (dk is not None and ctx.needs_input_grad[1]) else None
+        return (gx if ctx.needs_input_grad[0] else None), grad_k, None, None, None
+
+
+def multi_step_sltt(x: Tensor, k: Tensor | None, spec: NeuronSpec, steps: Tensor | None) -> Tensor:
+    """Spikes [T, ...] like :func:`multi_step_fused`, with SLTT's backward over ``steps`` (None: every step)."""
+    T = x.shape[0]
+    needs_grad = torch.is_grad_enabled() and (x.requires_grad or (k is not None and k.requires_grad))
+    if not needs_grad:
+        return multi_step_fused(x, k, spec)
+    steps = torch.arange(T) if steps is None else steps.cpu()
+    frame = static_frame(x) if k is None else None
+    if frame is not None and cpu_kernels.supports(spec, frame):
+        return SLTTNeuronFunction.apply(frame, None, spec, steps, T)
+    return SLTTNeuronFunction.apply(x.contiguous(), k, spec, steps, 0)

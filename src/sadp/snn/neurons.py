@@ -20,12 +20,14 @@ step-by-step loop ``forward_reference`` under ``torch.func``/``torch.compile`` o
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor, nn
 
+from sadp.snn import sltt
 from sadp.snn.backend import check_backend, get_backend, triton_available
-from sadp.snn.fused import multi_step_fused
+from sadp.snn.fused import multi_step_fused, multi_step_sltt
 from sadp.snn.neuron_spec import NeuronSpec, charge
 from sadp.snn.surrogate import Surrogate, get_surrogate
 
@@ -98,6 +100,16 @@ class SpikingNeuron(nn.Module):
                 "add the time dimension first (e.g. sadp.snn.encode(x, T))"
             )
         backend = "reference" if return_membrane else self.resolved_backend(x)
+        selection = sltt.active() if torch.is_grad_enabled() else None
+        if selection is not None:  # SLTT / SLTT-K (sadp.snn.sltt): no temporal route in backward
+            steps = selection.steps(x.shape[0])
+            if backend == "reference":
+                return self.forward_reference(x, return_membrane, sltt=True, steps=steps)
+            if backend == "triton":
+                from sadp.snn.triton_kernels import multi_step_triton
+
+                return multi_step_triton(x, self.decay(), self.spec(), sltt=True, steps=steps)
+            return multi_step_sltt(x, self.decay(), self.spec(), steps)  # keeps <= what recompute would
         if backend == "reference":
             return self.forward_reference(x, return_membrane)
         if backend == "triton":
@@ -106,19 +118,28 @@ class SpikingNeuron(nn.Module):
             return multi_step_triton(x, self.decay(), self.spec())
         return multi_step_fused(x, self.decay(), self.spec(), recompute=self.recompute)
 
-    def forward_reference(self, x: Tensor, return_membrane: bool = False) -> Tensor | tuple[Tensor, Tensor]:
-        """Step-by-step autograd loop: the definition the fused paths are tested against."""
+    def forward_reference(
+        self, x: Tensor, return_membrane: bool = False, sltt: bool = False, steps: Tensor | None = None,
+    ) -> Tensor | tuple[Tensor, Tensor]:
+        """Step-by-step autograd loop: the definition the fused paths are tested against.
+
+        ``sltt``: the membrane carried into each step is detached (SLTT, :mod:`sadp.snn.sltt`);
+        with ``steps`` (SLTT-K) the other steps run without autograd."""
         spec, k = self.spec(), self.decay()
         v = torch.full_like(x[0], self.v_reset)
         spikes, membranes = [], []
+        trained = None if steps is None else set(steps.tolist())
         for t in range(x.shape[0]):
-            h = charge(spec, v, x[t], k)
-            s = self.surrogate(h - self.v_threshold)
-            sr = s.detach() if self.detach_reset else s
-            if self.reset == "hard":
-                v = h * (1 - sr) + self.v_reset * sr
-            else:
-                v = h - self.v_threshold * sr
+            if sltt:
+                v = v.detach()
+            with nullcontext() if (trained is None or t in trained) else torch.no_grad():
+                h = charge(spec, v, x[t], k)
+                s = self.surrogate(h - self.v_threshold)
+                sr = s.detach() if self.detach_reset else s
+                if self.reset == "hard":
+                    v = h * (1 - sr) + self.v_reset * sr
+                else:
+                    v = h - self.v_threshold * sr
             spikes.append(s)
             if return_membrane:
                 membranes.append(h)

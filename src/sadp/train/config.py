@@ -64,6 +64,8 @@ class TrainConfig:
     eval_every: int = 1  # evaluate every n epochs (and always after the last)
     train_eval_size: int = 0  # also evaluate on this many fixed training examples (no augmentation): train/test gap
     memory_lean: bool = False  # recompute spiking stages in backward (less BPTT memory, more compute)
+    backprop: str = "bptt"  # bptt | sltt: drop the temporal routes in backward (sadp.snn.sltt)
+    backprop_steps: int = 0  # SLTT-K: backpropagate K random steps per batch (0: every step)
     compile: bool = False  # torch.compile the training model (Inductor cache kept across runs)
     tune_allocator: bool = True  # CPU: raise glibc malloc thresholds (sadp.utils.perf.tune_cpu_allocator)
 
@@ -110,6 +112,7 @@ class TrainConfig:
             errors.append(f"augment must be one of {AUGMENTATIONS} (or unset), got {self.augment!r}")
         if not self.out:
             errors.append("out must name an output directory, got an empty string")
+        errors += _backprop_errors(self)
         errors += _component_name_errors(self)
         shadowed = sorted(set(self.model_options) & set(MODEL_FIELDS))
         if shadowed:
@@ -134,6 +137,20 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config keys: {sorted(unknown)}; valid keys: {sorted(cls.field_names())}")
         return cls(**d)
+
+
+def _backprop_errors(cfg: TrainConfig) -> list[str]:
+    """backprop / backprop_steps (sadp.snn.sltt.Backprop's checks, and K <= T; event data, whose T
+    comes from binning, are checked again by the trainer)."""
+    from sadp.snn.sltt import Backprop
+
+    try:
+        Backprop(cfg.backprop, cfg.backprop_steps)
+    except ValueError as e:
+        return [str(e)]
+    if cfg.backprop_steps > cfg.T and "time_steps" not in cfg.dataset_options:
+        return [f"backprop_steps K = {cfg.backprop_steps} exceeds T = {cfg.T} (choose 0 <= K <= T)"]
+    return []
 
 
 def _component_name_errors(cfg: TrainConfig) -> list[str]:

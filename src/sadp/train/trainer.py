@@ -87,6 +87,11 @@ class Trainer:
             from sadp.snn import set_memory_mode
 
             set_memory_mode(self.model, "lean")
+        if cfg.backprop != "bptt":
+            from sadp.snn import Backprop, set_backprop
+
+            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.T)  # event data: T from binning
+            set_backprop(self.model, cfg.backprop, cfg.backprop_steps)
         self.cuda = self.device.type == "cuda"
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)

@@ -23,6 +23,9 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from sadp.registry import MODELS
+from sadp.snn import sltt
+from sadp.snn.sltt import Backprop
+from sadp.snn.layers import trained_steps
 from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
 from sadp.utils.typecheck import hints_of, type_problem
 
@@ -35,15 +38,18 @@ def is_recomputing(model: nn.Module) -> bool:
 
 
 @contextmanager
-def _recompute_context(model: nn.Module, modules: list[nn.Module]) -> Iterator[None]:
-    """Re-run a stage of ``model`` without touching BatchNorm running statistics, flagging hooks."""
+def _recompute_context(model: nn.Module, modules: list[nn.Module],
+                       selection: sltt.Selection | None = None) -> Iterator[None]:
+    """Re-run a stage of ``model`` without touching BatchNorm running statistics, flagging hooks,
+    under the forward pass's backprop ``selection`` (None: BPTT), so the same steps are saved."""
     bns = [m for mod in modules for m in mod.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     saved = [(bn.momentum, None if bn.num_batches_tracked is None else bn.num_batches_tracked.clone()) for bn in bns]
     for bn in bns:
         bn.momentum = 0.0  # running = (1 - 0) running + 0 batch: unchanged, bit for bit
     model.recomputing = True
     try:
-        yield
+        with sltt.use(selection or sltt.Selection(sltt.Backprop())):
+            yield
     finally:
         model.recomputing = False
         for bn, (momentum, nbt) in zip(bns, saved):
@@ -69,6 +75,7 @@ class SpikingClassifier(nn.Module):
     head: nn.Linear
     memory_lean: bool = False
     recomputing: bool = False  # True while a memory-lean stage re-runs inside backward
+    backprop: Backprop | None = None  # SLTT / SLTT-K in training (set_backprop); None: BPTT or the context's
 
     def stages(self) -> list[list[nn.Module]]:
         """``features``' children grouped into stages for memory-lean mode.
@@ -85,17 +92,28 @@ class SpikingClassifier(nn.Module):
         return [s for s in stages if s]
 
     def forward(self, x: Tensor) -> Tensor:
-        if not (self.memory_lean and self.training and torch.is_grad_enabled()):
-            return self.head(self.features(x))
-        for stage in self.stages():
-            if any(_has_neuron(m) for m in stage):
-                x = checkpoint(
-                    _run, stage, x, use_reentrant=False,
-                    context_fn=lambda stage=stage: (nullcontext(), _recompute_context(self, stage)),
-                )
-            else:
-                x = _run(stage, x)
-        return self.head(x)
+        training = self.training and torch.is_grad_enabled()
+        with sltt.use(self.backprop) if (training and self.backprop is not None) else nullcontext():
+            if not (self.memory_lean and training):
+                return self._head(self.features(x))
+            selection = sltt.active()  # re-entered while a stage recomputes (inside backward)
+            for stage in self.stages():
+                if any(_has_neuron(m) for m in stage):
+                    x = checkpoint(
+                        _run, stage, x, use_reentrant=False,
+                        context_fn=lambda stage=stage: (nullcontext(), _recompute_context(self, stage, selection)),
+                    )
+                else:
+                    x = _run(stage, x)
+            return self._head(x)
+
+    def _head(self, x: Tensor) -> Tensor:
+        y = self.head(x)  # once over every step: hooks on the head (the Pruner's) see [T, B, D]
+        steps = trained_steps(x.shape[0]) if (x.dim() >= 3 and y.requires_grad) else None
+        if steps is not None:  # SLTT-K: the untrained steps' logits carry no gradient (the head is small)
+            keep = sltt.steps_mask(steps, x.shape[0]).to(y.device).view(-1, *([1] * (y.dim() - 1)))
+            y = torch.where(keep, y, y.detach())
+        return y
 
 
 def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
@@ -110,6 +128,17 @@ def set_memory_mode(model: nn.Module, mode: str) -> nn.Module:
     for m in model.modules():  # and each neuron keeps only its input, re-running its recurrence in backward
         if isinstance(m, SpikingNeuron):
             m.recompute = model.memory_lean
+    return model
+
+
+def set_backprop(model: nn.Module, method: str = "sltt", steps: int = 0) -> nn.Module:
+    """Train ``model`` with BPTT (``"bptt"``) or SLTT (``"sltt"``, with ``steps`` K > 0: SLTT-K);
+    see :mod:`sadp.snn.sltt`. Applies to its training forward passes (``model.training`` and
+    gradients enabled); evaluation and gradient-free passes are unchanged."""
+    if not isinstance(model, SpikingClassifier):
+        raise TypeError(f"set_backprop applies to sadp.snn models (SpikingClassifier), got {type(model).__name__}; "
+                        "use the context manager sadp.snn.backprop(...) for other modules")
+    model.backprop = Backprop(method, steps)
     return model
 
 
