@@ -606,3 +606,16 @@ def test_time_shares_only_pair_runs_from_one_machine(tmp_path: Path) -> None:
     tta = {t["seed"]: t for t in time_to_accuracy(runs) if t["label"] == "random_dynamic"}
     assert tta[1]["reached"] and tta[1]["wall_fraction"] == pytest.approx(0.5)  # target 0.79 reached at epoch 4: 50 / 100 s
     assert tta[0]["reached"] and math.isnan(tta[0]["wall_fraction"]) and "another machine" in tta[0]["note"]
+
+
+def test_full_data_variants_under_their_own_label_pair_against_full(tmp_path: Path) -> None:
+    """An SLTT cell is full data (method full, ratio 0) under its own label: compared with the
+    run labelled full, never taken for it."""
+    for seed, (bptt, sltt) in enumerate([(0.80, 0.78), (0.84, 0.81), (0.82, 0.82)]):
+        write_run(tmp_path, "full", "full", 0.0, seed, bptt, 100.0)
+        write_run(tmp_path, "sltt1", "full", 0.0, seed, sltt, 70.0)
+    runs, _ = load_runs(tmp_path)
+    assert {r.seed: r.label for r in runs if r.is_reference_full} == {0: "full", 1: "full", 2: "full"}
+    (cost,) = cost_of_pruning(runs)
+    assert cost["label"] == "sltt1" and cost["diffs"] == pytest.approx([-0.02, -0.03, 0.0])
+    assert row(summary_table(runs), "sltt1", 0.0)["time_fraction_wall"] == pytest.approx(0.7)

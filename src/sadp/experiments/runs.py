@@ -52,8 +52,10 @@ class Run:
 
     @property
     def is_reference_full(self) -> bool:
-        """The full-data run on the whole schedule: the reference for cost, time-to-accuracy and speedup."""
-        return self.method == FULL_METHOD and not self.matched_to
+        """The full-data run on the whole schedule, labelled ``full``: the reference for cost,
+        time-to-accuracy and speedup. Other full-data cells (a short schedule, a variant such as
+        SLTT backprop under its own label) are compared against it."""
+        return self.method == FULL_METHOD and self.label == FULL_METHOD and not self.matched_to
 
     @property
     def machine(self) -> str:
