@@ -69,7 +69,8 @@ def test_typecheck_against_annotations() -> None:
     ("mlp", {"hidden": 3}, r"model 'mlp': hidden must be a list of integers, got 3 \(an integer\)"),
     ("small_cnn", {"channels": [8, "16"]}, r"channels must be a list of integers"),
     ("resnet19", {"width": 8.5}, r"width must be an integer, got 8.5"),
-    ("vgg11", {"width": 8}, r"model 'vgg11' has no option\(s\) \['width'\]; its options are none of its own"),
+    ("vgg11", {"widht": 0.5}, r"model 'vgg11' has no option\(s\) \['widht'\]; its options are channels, width"),
+    ("vgg11", {"width": "0.5"}, r"width must be a number, got '0.5'"),
     ("mlp", {"v_threshold": "1"}, r"v_threshold must be a number, got '1' \(a string; write it without quotes\)"),
     ("mlp", {"neuron": "if", "init_tau": 2.0}, r"has no option\(s\) \['init_tau'\]"),  # PLIF's option, not IF's
 ])
