@@ -142,9 +142,9 @@ def test_ddp_padding_gets_zero_weight_and_is_not_counted() -> None:
     torch.testing.assert_close(loss, (ce[0] + ce[1]) / 3)  # mean over the batch, padding weight 0
     totals = pruner.end_epoch()
     correct = (out.mean(0).argmax(1) == y[idx])[:2].sum().item()
-    assert totals["examples"] == 2
-    assert totals["loss"] == pytest.approx(float(ce[:2].mean().detach()))
-    assert totals["accuracy"] == correct / 2
+    assert totals.trained == 2 and totals.selected == 5 and totals.steps == 1
+    assert totals.loss == pytest.approx(float(ce[:2].mean().detach()))
+    assert totals.accuracy == correct / 2
 
 
 def test_epoch_length_order_errors_and_optional_end_epoch() -> None:

@@ -60,6 +60,24 @@ def _is_multi_step(module: nn.Module) -> bool:
     return getattr(module, "step_mode", "s") == "m"  # SpikingJelly; snnTorch is always single-step
 
 
+def has_spiking_layer(model: nn.Module, extra_types: Sequence[type] = ()) -> bool:
+    """Whether ``model`` holds a neuron module of a known type (or of ``extra_types``)."""
+    types = spiking_module_types() + tuple(extra_types)
+    return any(isinstance(m, types) for m in model.modules())
+
+
+def find_head(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The classifier whose input the spike-aware score counts, for models that do not name it:
+    ``model.head`` if it is a module, else the last ``nn.Linear`` in registration order (SpikingJelly's
+    ``layer.Linear`` and snnTorch's ``nn.Linear -> Leaky`` stacks: the input of the last Linear is
+    the last hidden layer's spikes). None when there is neither."""
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Module):
+        return "head", head
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
 def _first_tensor(out: Any) -> Tensor | None:
     if isinstance(out, Tensor):
         return out
@@ -78,7 +96,10 @@ class SpikeMonitor:
         layers: bool = False,
         extra_types: Sequence[type] = (),
         time_dim: int = 0,
+        check_head: str | None = None,
     ) -> None:
+        """``check_head``: a description of a head found by :func:`find_head` rather than named;
+        its first recorded input is checked to be spikes (no negative values), else ValueError."""
         if time_dim not in (0, 1):
             raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
         self.active = False
@@ -90,6 +111,7 @@ class SpikeMonitor:
         types = spiking_module_types() + tuple(extra_types)
         self.spiking = [(name, m) for name, m in model.named_modules() if isinstance(m, types)]
         self.head = head if head is not None else getattr(model, "head", None)
+        self._check_head = check_head
         self._handles: list[Any] = []
         self._head_parts: list[Tensor] = []
         self._layer_parts: list[list[Tensor]] = [[] for _ in self.spiking]
@@ -130,6 +152,14 @@ class SpikeMonitor:
         if not isinstance(x, Tensor) or x.dim() < 2:
             expected = "[B, T, D]" if self.time_dim == 1 else "[T, B, D]"
             raise ValueError(f"head input should be {expected} or one step [B, D], got {getattr(x, 'shape', type(x))}")
+        if self._check_head is not None:  # once, at the first recorded batch: one host sync per run
+            found, self._check_head = self._check_head, None
+            low = float(x.detach().min())
+            if low < 0:
+                raise ValueError(
+                    f"the input of {found} has negative values ({low:.3g}), so it is not spikes: pass "
+                    "head=<the module whose input is the last spiking layer's output> to Pruner"
+                )
         with torch.no_grad():
             self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
 

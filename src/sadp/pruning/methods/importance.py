@@ -36,6 +36,7 @@ class ImportanceSampling(ScheduledMethod):
     """Base of the score-proportional methods; subclasses implement :meth:`score`."""
 
     state_attrs: ClassVar[tuple[str, ...]] = ("scores", "seen")
+    exact_budget = True  # systematic PPS draws exactly round(sum pi) = K
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", floor: float = 0.1, ema: float = 0.0,
