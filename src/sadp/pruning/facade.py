@@ -41,7 +41,7 @@ that are not the sampler's (a loader on another dataset or sampler), a dataset w
 """
 from __future__ import annotations
 
-import math
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence, Sized
 
@@ -322,18 +322,22 @@ class Pruner:
         assert self.epoch is not None
         self.method.end_epoch(self.epoch)
         self.epoch_open = False
-        loss_sum, correct, seen = self._loss_sum, self._correct, self._seen
+        device = self.method.device
+        loss_sum = torch.cat(self._losses).double().sum() if self._losses else torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.cat(self._hits).sum() if self._hits else torch.zeros((), device=device, dtype=torch.long)
+        seen = self._seen
         if self.world_size > 1:
             totals = dist.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                                       torch.tensor(float(seen), device=loss_sum.device).double()]))
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         spikes: dict[str, float | None] = {}
         if self.monitor is not None:
-            s, s2, n, silent = self._spikes.tolist()  # already all ranks' (gathered per step)
-            mean = s / n if n else float("nan")
-            std = math.sqrt(max(s2 / n - mean * mean, 0.0)) if n else float("nan")
-            spikes = {"spike_factor_mean": mean, "spike_factor_cv": std / mean if n else float("nan"),
-                      "head_silent_share": silent / n if n else float("nan")}
+            nan = float("nan")
+            f = torch.cat(self._factors) if self._factors else torch.zeros(0, dtype=torch.float64)  # all ranks'
+            mean = float(f.mean()) if len(f) else nan
+            spikes = {"spike_factor_mean": mean,
+                      "spike_factor_cv": float(f.std(unbiased=False)) / mean if len(f) else nan,
+                      "head_silent_share": float((f == 1.0).double().mean()) if len(f) else nan}  # f = 1: no spike
         plan = self._plan
         w = plan.weights[plan.indices.to(plan.weights.device)] if plan is not None and len(plan) else None
         self.report = EpochReport(
@@ -361,7 +365,8 @@ class Pruner:
             raise RuntimeError("call pruner.start_epoch(epoch) at the start of each epoch, before its first loss()")
         if not isinstance(out, Tensor):
             raise TypeError(_not_a_tensor(out))
-        out = out.float()
+        if out.dtype != torch.float32:
+            out = out.float()
         if out.dim() == 3 and self.time_dim != 0:
             out = out.movedim(self.time_dim, 0)
         if out.dim() not in (2, 3):
@@ -431,7 +436,9 @@ class Pruner:
                 "call loss() once per batch"
             )
         if indices is None:
-            indices = self.sampler.order[start:stop].to(device, non_blocking=True)
+            indices = self.sampler.order[start:stop]
+            if indices.device != device:
+                indices = indices.to(device, non_blocking=True)
         elif start == 0:  # the epoch's first batch: are these the sampler's examples? (one host sync per epoch)
             self._check_indices(indices, self.sampler.order[start:stop])
         self._cursor = stop
@@ -476,36 +483,35 @@ class Pruner:
             return
         stats = step.stats
         # Statistics are method bookkeeping, not part of the step's mixed-precision region.
-        with torch.no_grad(), torch.autocast(stats.logits.device.type, enabled=False):
+        device_type = stats.logits.device.type
+        no_amp = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(device_type) else nullcontext()
+        with torch.no_grad(), no_amp:
             if step.logit_grad is not None and step.loss_grad is not None:
                 stats.output_error = output_error_from_gradients(step.logit_grad, step.loss_grad, stats.targets,
                                                                  self.label_smoothing)
             if step.valid is not None:
                 stats = _gather(stats, step.valid)
             self.method.observe(stats)
-            if stats.spike_counts is not None:  # for the report: mean_t sqrt(n_t + 1), silent head inputs
-                c = stats.spike_counts.to(self._spikes.device, torch.float64)
-                f = (c + 1.0).sqrt_().mean(0)
-                self._spikes += torch.stack([f.sum(), f.square().sum(), f.new_tensor(float(f.numel())),
-                                             (c.sum(0) == 0).sum().double()])
+            if stats.spike_counts is not None:  # for the report: spike factor mean_t sqrt(n_t + 1) [B]
+                self._factors.append((stats.spike_counts.double() + 1.0).sqrt_().mean(0))
 
     def _count(self, per_example: Tensor, logits: Tensor, targets: Tensor, valid: Tensor | None) -> None:
+        """Keep the step's losses and hits; ``end_epoch`` sums them (one reduction per epoch, not per step)."""
         correct = logits.argmax(1) == targets
         if valid is None:
-            self._loss_sum += per_example.sum()
-            self._correct += correct.sum()
+            self._losses.append(per_example)
+            self._hits.append(correct)
             self._seen += len(targets)
         else:
-            self._loss_sum += (per_example * valid).sum()
-            self._correct += (correct & valid).sum()
+            self._losses.append(per_example * valid)
+            self._hits.append(correct & valid)
             self._seen += int(self.sampler.valid[self._cursor - len(targets):self._cursor].sum())  # CPU mask: no sync
 
     def _reset_totals(self) -> None:
-        device = self.method.device
-        self._loss_sum = torch.zeros((), device=device)
-        self._correct = torch.zeros((), device=device, dtype=torch.long)
+        self._losses: list[Tensor] = []  # per step [B], padding zeroed
+        self._hits: list[Tensor] = []  # per step [B] bool, padding False
+        self._factors: list[Tensor] = []  # per observed step, all ranks' real examples: spike factors [B]
         self._seen = 0
-        self._spikes = torch.zeros(4, device=device, dtype=torch.float64)  # sum f, sum f^2, count, silent
 
 
 def _not_a_tensor(out: Any) -> str:

@@ -133,10 +133,11 @@ class SpikeMonitor:
     @staticmethod
     def _step_counts(x: Tensor, multi_step: bool, time_dim: int = 0) -> Tensor:
         """[T, B] sums over features for multi-step input (time in ``time_dim``), [1, B] for one step."""
-        x = x.detach()
+        x = x.detach()  # one reduction per call: this runs in every training step
         if multi_step:
-            return x.movedim(time_dim, 0).flatten(2).float().sum(-1)
-        return x.flatten(1).float().sum(-1).unsqueeze(0)
+            counts = x.sum(tuple(range(2, x.dim())), dtype=torch.float32) if x.dim() > 2 else x.float()
+            return counts if time_dim == 0 else counts.t()
+        return x.sum(tuple(range(1, x.dim())), dtype=torch.float32).unsqueeze(0)
 
     def _recording(self, module: nn.Module) -> bool:
         if not self.active:
@@ -160,8 +161,7 @@ class SpikeMonitor:
                     f"the input of {found} has negative values ({low:.3g}), so it is not spikes: pass "
                     "head=<the module whose input is the last spiking layer's output> to Pruner"
                 )
-        with torch.no_grad():
-            self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
+        self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
 
     def _make_layer_hook(self, i: int, multi_step: bool):
         def hook(module: nn.Module, args: tuple, out: Any) -> None:
@@ -170,8 +170,7 @@ class SpikeMonitor:
             s = _first_tensor(out)
             if s is None:
                 return
-            with torch.no_grad():
-                self._layer_parts[i].append(self._step_counts(s, multi_step))
+            self._layer_parts[i].append(self._step_counts(s, multi_step))
 
         return hook
 

@@ -237,8 +237,10 @@ class Trainer:
                 f"training loss became {train_loss} in epoch {epoch + 1}; last good checkpoint kept at "
                 f"{self.out / CHECKPOINT}. Try a lower --lr."
             )
+        spikes = {k: getattr(totals, k) for k in ("spike_factor_mean", "spike_factor_cv", "head_silent_share")
+                  if getattr(totals, k) is not None}  # spike-aware methods: from the pruner's EpochReport
         return {"train_loss": train_loss, "train_acc": totals.accuracy,
-                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan)}
+                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan), **spikes}
 
     def _lr(self, epoch: int, step: int, steps: int) -> float:
         cfg = self.cfg
