@@ -232,7 +232,8 @@ class Pruner:
         self._plan: EpochPlan | None = None
         self._cursor = 0  # examples of this rank's epoch order consumed by loss()
         self._steps = 0
-        self._pending: _Step | None = None
+        self._pending: list[_Step] = []  # steps whose statistics wait for the method (see _flush)
+        self._pending_examples = 0
         self._reset_totals()
 
     def _build_monitor(self, model: nn.Module, head: nn.Module | None, layers: bool,
@@ -316,7 +317,7 @@ class Pruner:
         statistics), over the real examples of all ranks (DDP padding duplicates left out)."""
         if not self.epoch_open:
             raise RuntimeError("end_epoch() without an open epoch: call pruner.start_epoch(epoch) first")
-        self._observe_pending()
+        self._flush()
         if self.monitor is not None:
             self.monitor.stop()
         assert self.epoch is not None
@@ -360,7 +361,6 @@ class Pruner:
         indices; ``indices``: the batch's dataset indices if the loader yields them (otherwise known
         from the sampler's order). Records the batch's statistics for the method.
         """
-        self._observe_pending()
         if not self.epoch_open:
             raise RuntimeError("call pruner.start_epoch(epoch) at the start of each epoch, before its first loss()")
         if not isinstance(out, Tensor):
@@ -394,30 +394,34 @@ class Pruner:
         weighted = per_example if valid is None else per_example * valid  # padding: zero weight
         loss = self.method.weighted_loss(weighted, indices)
 
-        logits = z.detach()
-        step = _Step(BatchStats(indices=indices, logits=logits, targets=targets, loss=per_example.detach(),
+        step = _Step(BatchStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
                                 spike_counts=counts, layer_spike_counts=layer_counts,
                                 step_logits=out.detach() if out.dim() == 3 else None), valid)
         if self.capture_output_error and z.requires_grad and per_example.requires_grad:
             # dL/dz_i = c_i (p_i - y_i) and dL/dl_i = c_i: backward computes ||p_i - y_i|| for free.
             z.register_hook(lambda g: setattr(step, "logit_grad", g))
             per_example.register_hook(lambda g: setattr(step, "loss_grad", g))
-        self._pending = step
-        self._count(step.stats.loss, logits, targets, valid)
+        # The earlier steps' backward passes are done: hand them to the method in groups (fewer,
+        # larger tensor operations than one observe per step), at the same step on every rank.
+        if self._pending and (self._pending_examples >= FLUSH_EXAMPLES or _shape_key(self._pending[0]) != _shape_key(step)):
+            self._flush()
+        self._pending.append(step)
+        self._pending_examples += batch
+        self._seen += batch if valid is None else int(self.sampler.valid[self._cursor - batch:self._cursor].sum())
         self._steps += 1
         return loss
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The method's state (scores, counters) and the epoch position, for resuming exactly."""
-        self._observe_pending()
+        self._flush()
         return {"method": self.method.state_dict(), "epoch": self.epoch, "epoch_open": self.epoch_open}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict()``; an epoch saved open is ended by the next ``start_epoch``."""
         self.method.load_state_dict(state["method"])
         self.epoch, self.epoch_open = state.get("epoch"), bool(state.get("epoch_open", False))
-        self._pending, self._cursor, self._steps, self._plan = None, 0, 0, None
+        self._pending, self._pending_examples, self._cursor, self._steps, self._plan = [], 0, 0, 0, None
         self._reset_totals()
 
     def remove(self) -> None:
@@ -476,42 +480,65 @@ class Pruner:
                     "model run more than once since the last loss(), or is it batch-first (pass time_dim=1)?"
                 )
 
-    def _observe_pending(self) -> None:
-        """Feed the last step's statistics (all ranks', padding left out) to the method."""
-        step, self._pending = self._pending, None
-        if step is None:
+    def _flush(self) -> None:
+        """Feed the pending steps' statistics (all ranks', padding left out) to the method as one
+        batch, and keep their losses, hits and spike factors for the report. Methods only scatter
+        per-example values by index (base.py), so one observe of the concatenation equals one per step."""
+        steps, self._pending, self._pending_examples = self._pending, [], 0
+        if not steps:
             return
-        stats = step.stats
+        stats, valid = _concat(steps)
         # Statistics are method bookkeeping, not part of the step's mixed-precision region.
         device_type = stats.logits.device.type
         no_amp = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(device_type) else nullcontext()
         with torch.no_grad(), no_amp:
-            if step.logit_grad is not None and step.loss_grad is not None:
-                stats.output_error = output_error_from_gradients(step.logit_grad, step.loss_grad, stats.targets,
+            if all(s.logit_grad is not None and s.loss_grad is not None for s in steps):
+                logit_grad = torch.cat([s.logit_grad for s in steps]) if len(steps) > 1 else steps[0].logit_grad
+                loss_grad = torch.cat([s.loss_grad for s in steps]) if len(steps) > 1 else steps[0].loss_grad
+                stats.output_error = output_error_from_gradients(logit_grad, loss_grad, stats.targets,  # type: ignore[arg-type]
                                                                  self.label_smoothing)
-            if step.valid is not None:
-                stats = _gather(stats, step.valid)
+            hits = stats.logits.argmax(1) == stats.targets
+            self._losses.append(stats.loss if valid is None else stats.loss * valid)
+            self._hits.append(hits if valid is None else hits & valid)
+            if valid is not None:
+                stats = _gather(stats, valid)
             self.method.observe(stats)
             if stats.spike_counts is not None:  # for the report: spike factor mean_t sqrt(n_t + 1) [B]
                 self._factors.append((stats.spike_counts.double() + 1.0).sqrt_().mean(0))
-
-    def _count(self, per_example: Tensor, logits: Tensor, targets: Tensor, valid: Tensor | None) -> None:
-        """Keep the step's losses and hits; ``end_epoch`` sums them (one reduction per epoch, not per step)."""
-        correct = logits.argmax(1) == targets
-        if valid is None:
-            self._losses.append(per_example)
-            self._hits.append(correct)
-            self._seen += len(targets)
-        else:
-            self._losses.append(per_example * valid)
-            self._hits.append(correct & valid)
-            self._seen += int(self.sampler.valid[self._cursor - len(targets):self._cursor].sum())  # CPU mask: no sync
 
     def _reset_totals(self) -> None:
         self._losses: list[Tensor] = []  # per step [B], padding zeroed
         self._hits: list[Tensor] = []  # per step [B] bool, padding False
         self._factors: list[Tensor] = []  # per observed step, all ranks' real examples: spike factors [B]
         self._seen = 0
+
+
+FLUSH_EXAMPLES = 1024  # steps are handed to the method once this many examples are pending
+
+
+def _shape_key(step: _Step) -> tuple:
+    """Steps whose statistics concatenate along the batch: the same T, layers and padding mask use."""
+    s = step.stats
+    return (None if s.spike_counts is None else s.spike_counts.shape[0],
+            None if s.layer_spike_counts is None else tuple(c.shape[0] for c in s.layer_spike_counts),
+            None if s.step_logits is None else s.step_logits.shape[0], step.valid is None)
+
+
+def _concat(steps: list[_Step]) -> tuple[BatchStats, Tensor | None]:
+    """The steps' statistics as one batch (time-major tensors joined along the batch, dim 1)."""
+    if len(steps) == 1:
+        return steps[0].stats, steps[0].valid
+    first, cat = steps[0].stats, torch.cat
+    layers = first.layer_spike_counts
+    stats = BatchStats(
+        indices=cat([s.stats.indices for s in steps]), logits=cat([s.stats.logits for s in steps]),
+        targets=cat([s.stats.targets for s in steps]), loss=cat([s.stats.loss for s in steps]),
+        spike_counts=None if first.spike_counts is None else cat([s.stats.spike_counts for s in steps], 1),  # type: ignore[misc]
+        layer_spike_counts=None if layers is None else [
+            cat([s.stats.layer_spike_counts[i] for s in steps], 1) for i in range(len(layers))],  # type: ignore[index]
+        step_logits=None if first.step_logits is None else cat([s.stats.step_logits for s in steps], 1),  # type: ignore[misc]
+    )
+    return stats, None if steps[0].valid is None else cat([s.valid for s in steps])  # type: ignore[misc]
 
 
 def _not_a_tensor(out: Any) -> str:
