@@ -230,6 +230,7 @@ class Pruner:
         self.epoch_open = False  # started and not yet ended (its method.end_epoch still due)
         self.report: EpochReport | None = None
         self._plan: EpochPlan | None = None
+        self._unit_weights = False
         self._cursor = 0  # examples of this rank's epoch order consumed by loss()
         self._steps = 0
         self._pending: list[_Step] = []  # steps whose statistics wait for the method (see _flush)
@@ -305,6 +306,9 @@ class Pruner:
         finally:
             self.sampler._starting = None
         self._plan = plan
+        # Full-data epochs of a method with the default weighted_loss: the loss is the plain mean.
+        self._unit_weights = (type(self.method).weighted_loss is PruningMethod.weighted_loss
+                              and len(plan) == self.num_examples and bool((plan.weights == 1).all()))
         self.epoch, self.epoch_open, self._cursor, self._steps = epoch, True, 0, 0
         self._reset_totals()
         if self.monitor is not None:
@@ -391,8 +395,11 @@ class Pruner:
                     'reduction="none" (e.g. F.cross_entropy(..., reduction="none"), '
                     'snntorch.functional.ce_rate_loss(reduction="none"))'
                 )
-        weighted = per_example if valid is None else per_example * valid  # padding: zero weight
-        loss = self.method.weighted_loss(weighted, indices)
+        if valid is None and self._unit_weights:
+            loss = per_example.mean()  # a full-data epoch: every weight 1 (mean_i w_i L_i without the gather)
+        else:
+            weighted = per_example if valid is None else per_example * valid  # padding: zero weight
+            loss = self.method.weighted_loss(weighted, indices)
 
         step = _Step(BatchStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
                                 spike_counts=counts, layer_spike_counts=layer_counts,

@@ -207,14 +207,14 @@ class SpikeMonitor:
     def counts(self) -> Tensor | None:
         """[T, B] spike counts of the head's input from the last ``record()``, or None."""
         parts = self._head_parts if self._head_from_layer is None else self._layer_parts[self._head_from_layer]
-        return torch.cat(parts) if parts else None
+        return (parts[0] if len(parts) == 1 else torch.cat(parts)) if parts else None
 
     @property
     def layer_counts(self) -> list[Tensor] | None:
         """Per spiking layer [T, B] counts (``layers=True``), or None."""
         if not self.layers:
             return None
-        return [torch.cat(p) for p in self._layer_parts if p]
+        return [p[0] if len(p) == 1 else torch.cat(p) for p in self._layer_parts if p]
 
     @property
     def layer_names(self) -> list[str]:
