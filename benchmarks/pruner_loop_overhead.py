@@ -16,11 +16,13 @@ direct encoding, forward, backward, AdamW step; ``functional.reset_net`` per bat
 * ``pruner sadp``: ``Pruner(net, train, "sadp", ratio=0.3)``: per example over its pruned epochs
   (1-4 of 0-5: epoch 0 and the annealed epoch 5 train on full data).
 
-Time per example = an epoch's wall time (loader included, ``start_epoch`` and ``end_epoch``
-included) / the examples it trained. The variants run interleaved epoch by epoch (the order
-rotates every epoch), so machine noise hits all of them alike; each variant's number is the median
-over repeats of the median over its timed epochs (1-5; 1-4 for pruned SADP epochs). Ratios are
-what to compare across machines. Writes ``benchmarks/results/pruner_loop_overhead.json``.
+Time per example = an epoch's CPU time of this process (``time.process_time``: on a shared
+machine wall time mostly measures the other jobs; ``--wall`` for wall time), loader,
+``start_epoch`` and ``end_epoch`` included, / the examples it trained. The variants run
+interleaved epoch by epoch (the order rotates every epoch), so machine noise hits all of them
+alike; each variant's time is the median over repeats of the median over its timed epochs (1-5;
+1-4 for pruned SADP epochs), its ratio the median over repeats of its time / the plain loop's in
+the same repeat. Ratios are what to compare across machines. Writes ``benchmarks/results/pruner_loop_overhead.json``.
 """
 from __future__ import annotations
 
@@ -130,6 +132,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--wall", action="store_true", help="time wall clock instead of this process's CPU time")
     p.add_argument("--profile", choices=["plain", "full", "sadp"], default=None)
     p.add_argument("--top", type=int, default=30)
     p.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "pruner_loop_overhead.json")
@@ -145,7 +148,7 @@ def main() -> None:
     medians: dict[str, list[float]] = {v: [] for v in VARIANTS}
     load = [os.getloadavg()[0]]
     for rep in range(args.repeats):
-        loops = {v: Loop(v, bundle, inputs, args.batch) for v in VARIANTS}
+        loops = {v: Loop(v, bundle, inputs, args.batch, cpu_time=not args.wall) for v in VARIANTS}
         per_epoch: dict[str, list[tuple[float, int, bool]]] = {v: [] for v in VARIANTS}
         for e in range(EPOCHS):
             k = (rep * EPOCHS + e) % len(VARIANTS)
@@ -165,18 +168,20 @@ def main() -> None:
         us = statistics.median(medians[v])
         # per repeat, against the same repeat's plain loop (the interleaved pairs)
         ratios = [m / b for m, b in zip(medians[v], medians["plain"])]
-        rows.append({"variant": v, "us_per_example": us, "vs_plain": us / plain,
+        rows.append({"variant": v, "us_per_example": us, "vs_plain": statistics.median(ratios),
+                     "us_per_step_over_plain": (us - plain) * args.batch,
                      "vs_plain_per_repeat": ratios, "us_per_repeat": medians[v]})
     print(f"\nper-example training time, small SpikingJelly net (digits, T=4, batch {args.batch}, "
           f"{args.threads} thread(s), {args.repeats} interleaved repeats, load average {min(load):.2f}-{max(load):.2f})")
-    print(f"| {'loop':<12} | us/example | vs plain | per repeat |")
-    print("|---|---|---|---|")
+    print(f"| {'loop':<12} | CPU us/example | vs plain (median of paired repeats) | range | CPU us/batch over plain |")
+    print("|---|---|---|---|---|")
     for r in rows:
-        per = ", ".join(f"{x:.3f}" for x in r["vs_plain_per_repeat"])
-        print(f"| {r['variant']:<12} | {r['us_per_example']:.1f} | {r['vs_plain']:.3f} | {per} |")
+        lo, hi = min(r["vs_plain_per_repeat"]), max(r["vs_plain_per_repeat"])
+        print(f"| {r['variant']:<12} | {r['us_per_example']:.1f} | {r['vs_plain']:.3f} | {lo:.3f}-{hi:.3f} | "
+              f"{r['us_per_step_over_plain']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "rows": rows, "repeats": args.repeats, "batch": args.batch, "threads": args.threads, "epochs": EPOCHS,
+        "rows": rows, "clock": "wall" if args.wall else "process CPU time", "repeats": args.repeats, "batch": args.batch, "threads": args.threads, "epochs": EPOCHS,
         "loadavg": load, "torch": torch.__version__, "python": platform.python_version(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }, indent=1) + "\n")

@@ -28,8 +28,10 @@ sampler's own ``set_epoch`` agrees with it or refuses) and ``loss`` once per bat
 on ``pruner.sampler``, in the loader's order; the pruner then knows each batch's dataset indices and
 DDP padding by position (batches of ``(x, y, index)``, e.g. from :class:`sadp.pruning.WithIndex`,
 may pass ``indices=`` as well, and are checked against the sampler's order at each epoch's first
-batch). A step's statistics go to the method once its backward pass is done: at the next ``loss``
-call, at ``end_epoch`` or at ``state_dict``. ``end_epoch`` is optional in a loop (the next
+batch). A step's statistics go to the method once its backward pass is done, in groups of at least
+``FLUSH_EXAMPLES`` examples (one ``observe`` of their concatenation: methods only scatter
+per-example values by index, so that equals one observe per step), at ``end_epoch`` and at
+``state_dict``. ``end_epoch`` is optional in a loop (the next
 ``start_epoch`` closes the open epoch); it returns the epoch's :class:`EpochReport`, also kept as
 ``pruner.report``.
 

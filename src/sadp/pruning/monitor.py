@@ -5,7 +5,9 @@
   last spiking layer (for average-pooled spikes in [0, 1] the sum still bounds ||x_t||^2). Input
   with a time dimension ([T, B, D], or [B, T, D] with ``time_dim=1``) is one multi-step call;
   input [B, D] is one step of a loop over time (snnTorch style), and successive calls are stacked
-  along T. A model without ``head`` falls back to the output of its last spiking layer.
+  along T. A model without ``head`` falls back to the output of its last spiking layer (the
+  :class:`~sadp.pruning.Pruner` never relies on that: it hooks ``model.head``, else the model's last
+  ``nn.Linear`` (:func:`find_head`), else refuses).
 * Every spiking layer (``layers=True``): forward hooks on each spiking module, found by type:
   :class:`sadp.snn.SpikingNeuron`, SpikingJelly ``neuron.BaseNode`` (multi-step [T, B, ...] when
   its ``step_mode`` is ``"m"``, else one call per step) and snnTorch ``SpikingNeuron`` (``Leaky``
