@@ -449,3 +449,43 @@ def test_subpackages_are_attributes_of_sadp() -> None:
     assert r.stdout.split() == ["sadp.data", "sadp.snn", "sadp.train.distributed"], r.stderr[-2000:]
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         sadp.nope  # noqa: B018
+
+
+def _tiny_selection_worker(rank: int, world_size: int, init_file: str, out_dir: str) -> None:
+    """One rank of a real gloo group: a 1-example selection, a DDP step, the epoch's report."""
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
+    torch.set_num_threads(1)
+    model = TinySNN()
+    ddp = DistributedDataParallel(model)
+    ds = dataset(4)
+    pruner = Pruner(model, ds, "random_dynamic", ratio=0.75, epochs=3, options={"anneal": 0.0})  # K = 1 in epoch 1
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    reports = []
+    for epoch in range(2):
+        pruner.start_epoch(epoch)
+        for x, y in DataLoader(ds, batch_size=2, sampler=pruner.sampler):
+            loss = pruner.loss(ddp(x.transpose(0, 1)), y)
+            opt.zero_grad()
+            loss.backward()  # DDP all-reduces gradients: every rank must take the same number of steps
+            opt.step()
+        reports.append(pruner.end_epoch())
+    torch.save({"reports": [(r.selected, r.trained, r.steps) for r in reports],
+                "params": [p.detach().clone() for p in model.parameters()]}, f"{out_dir}/rank{rank}.pt")
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("world_size", [2, 4])
+def test_tiny_selection_under_real_gloo_ranks(tmp_path, world_size: int) -> None:
+    import torch.multiprocessing as mp
+
+    mp.start_processes(_tiny_selection_worker, args=(world_size, str(tmp_path / "init"), str(tmp_path)),
+                       nprocs=world_size, start_method="spawn", join=True)
+    results = [torch.load(tmp_path / f"rank{r}.pt") for r in range(world_size)]
+    for r in results:
+        # epoch 0: 4 examples over the ranks (1 or 2 per rank, one step); epoch 1: 1 example, one step each
+        assert r["reports"] == [(4, 4, 1), (1, 1, 1)]
+        assert all(torch.equal(a, b) for a, b in zip(r["params"], results[0]["params"]))  # DDP kept them equal
