@@ -15,8 +15,9 @@ import pytest
 from sadp.cli.main import main
 from sadp.experiments import report_plots
 from sadp.experiments.report import (build_report, cost_of_pruning, equal_seen_comparison, load_runs, paired_comparison,
-                                     plateau_check, pooled_paired, seed_noise, speedup_table, spike_factor_table,
-                                     summary_table, time_to_accuracy, tta_table)
+                                     plateau_check, pooled_paired, seed_noise, speedup_table, spike_awareness,
+                                     spike_factor_per_epoch, spike_factor_table, summary_table, time_to_accuracy, tta_table,
+                                     vs_short_schedule)
 from sadp.experiments.stats import paired_stats
 
 N, EPOCHS = 1000, 4
@@ -539,3 +540,67 @@ def test_machines_line_warns_when_times_mix_machines(tmp_path: Path) -> None:
     build_report(tmp_path, tmp_path / "two", plots=False)
     text = (tmp_path / "two" / "report.md").read_text()
     assert "**Times come from 2 machines** (2 run(s): CPU A, 2 cores, 1 torch thread(s); 1 run(s): machine not recorded)" in text
+
+
+# -- evidence v3: short schedules, spike-awareness, machines --------------------------------------
+def _short(root: Path, seed: int, acc: float) -> None:
+    """Full data on a 2-epoch schedule matched to random_dynamic at r = 0.5 (of EPOCHS = 4)."""
+    d = write_run(root, "full_short", "full", 0.5, seed, acc, 50.0, seen=2 * N, epochs=2)
+    (d / "cell.json").write_text(json.dumps({"id": d.name, "label": "full_short", "method": "full", "ratio": 0.5,
+                                             "seed": seed, "matched_to": "random_dynamic", "reference_epochs": EPOCHS,
+                                             "epochs": 2}))
+
+
+def test_training_less_spike_awareness_and_per_epoch_spike_factor(tmp_path: Path) -> None:
+    cv_rows = lambda cvs: [{"epoch": e + 1, "selected": 500 if e else N, "epoch_time_s": 10.0, "spike_factor_cv": cv,  # noqa: E731
+                            "head_silent_share": 0.1 * e, "test_acc": 0.7} for e, cv in enumerate(cvs)]
+    for seed, (full, rnd, short, sadp, ann) in enumerate([(0.80, 0.70, 0.71, 0.72, 0.73), (0.84, 0.76, 0.74, 0.76, 0.73)]):
+        write_run(tmp_path, "full", "full", 0.0, seed, full, 100.0)
+        write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, seed, rnd, 50.0)
+        write_run(tmp_path, "sadp", "sadp", 0.5, seed, sadp, 50.0, rows=cv_rows([0.5, 0.4, 0.3 + 0.1 * seed, 0.2]))
+        write_run(tmp_path, "grad_bound", "grad_bound", 0.5, seed, ann, 50.0)
+        _short(tmp_path, seed, short)
+    runs, _ = load_runs(tmp_path)
+    short_rows = {r["label"]: r for r in vs_short_schedule(runs)}
+    assert set(short_rows) == {"random_dynamic", "sadp", "grad_bound"}  # every pruning cell, never the full ones
+    rd = short_rows["random_dynamic"]  # 0.70 - 0.71, 0.76 - 0.74
+    assert rd["comparison"] == "pruning vs training less" and rd["baseline"] == "full_short r=0.5"
+    assert rd["diffs"] == pytest.approx([-0.01, 0.02]) and (rd["wins"], rd["losses"]) == (1, 1)
+    assert short_rows["sadp"]["diffs"] == pytest.approx([0.01, 0.02])
+    (aware,) = spike_awareness(runs)  # sadp - grad_bound: -0.01, +0.03
+    assert aware["label"] == "sadp" and aware["baseline"] == "grad_bound" and aware["diffs"] == pytest.approx([-0.01, 0.03])
+    # The short schedule is not the full-data reference: its own row, paired against full data as a cost.
+    table = summary_table(runs)
+    assert [r["label"] for r in table if r["reference_full"]] == ["full"]
+    s = row(table, "full_short", 0.5)
+    assert s["matched_to"] == "random_dynamic" and s["speedup_theoretical"] == pytest.approx(2.0)  # 4,000 / 2,000 examples
+    cost = {r["label"]: r for r in cost_of_pruning(runs)}
+    assert cost["full_short"]["diffs"] == pytest.approx([-0.09, -0.10])
+    assert all(p["label"] != "full_short" for p in paired_comparison(runs))
+    # Per-epoch spike factor: mean over the two seeds; epoch 1 trained on full data (marked not pruned).
+    per_epoch = [p for p in spike_factor_per_epoch(runs) if p["label"] == "sadp"]
+    assert [p["spike_factor_cv"] for p in per_epoch] == pytest.approx([0.5, 0.4, 0.35, 0.2])
+    assert [p["pruned"] for p in per_epoch] == [False, True, True, True]
+    result = build_report(tmp_path, tmp_path / "rep", plots=False)
+    md = (tmp_path / "rep" / "report.md").read_text()
+    assert "### Pruning vs training less (full data on a matched short schedule)" in md
+    assert "full_short r=0.5: 2 of 4 epochs, matched to random_dynamic" in md
+    assert "**sadp against the ANN bound (grad_bound) at the same ratio (does spike-awareness pay?):**" in md
+    assert "| 1 | 0.500 (0.0)* |\n| 2 | 0.400 (10.0) |\n| 3 | 0.350 (20.0) |" in md  # CV (silent %), * a full epoch
+    saved = json.loads((tmp_path / "rep" / "table.json").read_text())
+    assert len(saved["training_less"]) == 3 and len(saved["spike_awareness"]) == 1
+    assert result["missing"] == []
+
+
+def test_time_shares_only_pair_runs_from_one_machine(tmp_path: Path) -> None:
+    a, b = {"cpu": "AMD EPYC", "logical_cores": 2}, {"cpu": "Intel Xeon", "logical_cores": 2}
+    for seed in (0, 1):
+        write_run(tmp_path, "full", "full", 0.0, seed, 0.80, 100.0, machine=a)
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 0, 0.80, 60.0, machine=b)  # another machine
+    write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 1, 0.80, 50.0, machine=a)
+    runs, _ = load_runs(tmp_path)
+    r = row(summary_table(runs), "random_dynamic", 0.5)
+    assert r["time_fraction_wall"] == pytest.approx(0.5)  # seed 1 only: 50 / 100
+    tta = {t["seed"]: t for t in time_to_accuracy(runs) if t["label"] == "random_dynamic"}
+    assert tta[1]["reached"] and tta[1]["wall_fraction"] == pytest.approx(0.5)  # target 0.79 reached at epoch 4: 50 / 100 s
+    assert tta[0]["reached"] and math.isnan(tta[0]["wall_fraction"]) and "another machine" in tta[0]["note"]

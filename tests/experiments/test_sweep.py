@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from sadp.cli.main import main
-from sadp.experiments.sweep import Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir, select_cells
+from sadp.experiments.sweep import (
+    Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir, select_cells, short_schedule_epochs,
+)
 
 SPEC = {
     "name": "t",
@@ -313,8 +315,39 @@ def test_only_runs_selected_cells_in_pattern_order(tmp_path: Path, capsys: pytes
 def test_evidence_sgd_grid_and_sittings() -> None:
     root = Path(__file__).resolve().parents[2] / "experiments"
     cells = SweepSpec.load(root / "evidence-sgd.yaml").cells("/tmp/out", resolve_data=False)
-    # per seed: full + 3 methods x 3 ratios + 3 methods at r = 0.5
-    assert len(cells) == 5 * (1 + 3 * 3 + 3) == 65
+    # per seed: full + 3 methods x 3 ratios + 3 methods at r = 0.5 (v2); 3 short schedules + rs2 at 2 ratios (v3)
+    assert len(cells) == 5 * (1 + 3 * 3 + 3 + 3 + 2) == 90
+    short = {c.ratio: c for c in cells if c.label == "full_short" and c.seed == 0}
+    assert {r: c.config["epochs"] for r, c in short.items()} == {0.3: 45, 0.5: 35, 0.7: 24}  # 111,750 / 86,250 / 60,750 seen
+    assert all(c.config["ratio"] == 0.0 and c.method == "full" and c.info()["reference_epochs"] == 60 for c in short.values())
     # a sitting's patterns match with or without the dataset part, in the patterns' order
     part = select_cells(cells, ["grad_bound-r0.5-*", "cifar10/full-*"])
     assert [c.id for c in part] == [f"cifar10/grad_bound-r0.5-s{s}" for s in range(5)] + [f"cifar10/full-r0-s{s}" for s in range(5)]
+
+
+def test_matched_short_schedule_cells(tmp_path: Path) -> None:
+    epochs, n = 16, 201
+    spec = SweepSpec.from_dict({"name": "m", "methods": ["full", "random_dynamic", {
+        "name": "full_short", "method": "full", "matched_to": "random_dynamic", "ratios": [0.7]}],
+        "ratios": [0.3, 0.7], "seeds": [0], "settings": {"dataset": "digits", "epochs": epochs, "subset": n}})
+    cells = {c.id: c for c in spec.cells(tmp_path, resolve_data=False)}
+    assert set(cells) == {"full-r0-s0", "random_dynamic-r0.3-s0", "random_dynamic-r0.7-s0", "full_short-r0.7-s0"}
+    short = cells["full_short-r0.7-s0"]
+    # Hand count: random_dynamic trains on all 201 in epoch 0 and in epochs 14, 15 (the last 12.5 %),
+    # K = round(0.3 * 201) = 60 in the 13 others: 3 * 201 + 13 * 60 = 1,383 examples = 6.88 epochs -> 7.
+    assert short.config["epochs"] == 7 and short.config["ratio"] == 0.0 and short.method == "full"
+    assert short.info() == {"id": "full_short-r0.7-s0", "label": "full_short", "method": "full", "ratio": 0.7, "seed": 0,
+                            "matched_to": "random_dynamic", "reference_epochs": epochs, "epochs": 7}
+    assert short_schedule_epochs("random_dynamic", 2500, 0.5, 60) == 35  # 86,250 / 2,500 = 34.5, rounded half up
+    with pytest.raises(ValueError, match="matched_to is for full-data methods"):
+        SweepSpec.from_dict({**SPEC, "methods": [{"name": "x", "method": "sadp", "matched_to": "random_dynamic"}]})
+    with pytest.raises(ValueError, match="unknown method 'nope'"):
+        SweepSpec.from_dict({**SPEC, "methods": [{"name": "x", "method": "full", "matched_to": "nope"}]})
+
+
+def test_threads_option_overrides_the_cores_share(tmp_path: Path) -> None:
+    spec = SweepSpec.from_dict({**SPEC, "methods": ["full"], "seeds": [0]})
+    assert Sweep(spec, tmp_path / "a", jobs=1, cores=2).threads_per_process() == 2
+    assert Sweep(spec, tmp_path / "b", jobs=1, cores=2, threads=1).threads_per_process() == 1
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        Sweep(spec, tmp_path / "c", threads=0)

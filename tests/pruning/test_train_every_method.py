@@ -24,6 +24,7 @@ EXPECTED = {  # selected examples per epoch
     "el2n": [N, K, K],  # warm-up max(1, round(0.1 * 3)) = 1 epoch
     "grand": [N, K, K],
     "forgetting": [N, N, K],  # warm-up at least 2 epochs: one forgetting event needs two presentations
+    "rs2": [K, K, K],  # every epoch pruned, no full epochs
     "orderdp": [74] * 3,  # q = floor(0.7071 * floor(0.7071 * 150)) = floor(0.7071 * 106) = 74, every epoch
     "seta": None,  # K, the window's share (<= K), then K plus the shortfall (annealing from epoch 2)
 }

@@ -17,7 +17,7 @@ class Interrupted(Exception):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["sadp", "infobatch"])
+@pytest.mark.parametrize("method", ["sadp", "infobatch", "rs2"])
 def test_resume_through_trainer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     plans: list[tuple[int, list[int], torch.Tensor]] = []
     original = PruningSampler.set_epoch

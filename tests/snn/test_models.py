@@ -15,7 +15,7 @@ from sadp.utils.perf import peak_memory
 SMALL = {  # model -> (input shape, kwargs) small enough for a fast CPU test
     "mlp": ((1, 8, 8), {"hidden": (16, 8)}),
     "small_cnn": ((1, 8, 8), {"channels": (4, 8, 8)}),
-    "vgg11": ((3, 32, 32), {}),
+    "vgg11": ((3, 32, 32), {"width": 0.125}),
     "resnet19": ((3, 16, 16), {"width": 8}),
     "sew_resnet18": ((3, 16, 16), {"width": 4}),
     "sew_resnet34": ((3, 16, 16), {"width": 4}),
@@ -151,3 +151,15 @@ def test_torch_func_per_sample_grads_equal_autograd(route):
         for k, p in model.named_parameters():
             torch.testing.assert_close(per_sample[k][i], p.grad, rtol=1e-4, atol=1e-6)
     assert any(per_sample[k].abs().sum() > 0 for k in per_sample)
+
+
+def test_vgg11_width_and_explicit_channels():
+    convs = lambda m: [c.out_channels for c in m.modules() if isinstance(c, torch.nn.Conv2d)]  # noqa: E731
+    assert convs(build_model("vgg11", (3, 32, 32), 10)) == [64, 128, 256, 256, 512, 512, 512, 512]
+    quarter = build_model("vgg11", (3, 32, 32), 10, width=0.25)
+    assert convs(quarter) == [16, 32, 64, 64, 128, 128, 128, 128] and quarter.head.in_features == 128
+    assert convs(build_model("vgg11", (3, 32, 32), 10, channels=[8, 8, 16, 16, 16, 16, 32, 32]))[-1] == 32
+    with pytest.raises(ValueError, match="8 positive integers"):
+        build_model("vgg11", (3, 32, 32), 10, channels=[8, 16])
+    with pytest.raises(ValueError, match="positive number"):
+        build_model("vgg11", (3, 32, 32), 10, width=0)

@@ -17,6 +17,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("spec", help="sweep spec YAML (methods, ratios, seeds, settings)")
     p.add_argument("--out", required=True, help="sweep directory (one run directory per cell below it)")
     p.add_argument("--jobs", type=int, default=1, help="cells run in parallel")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads per cell process [default: cores / (jobs x processes per cell)]; "
+                        "--jobs 1 --threads 1 keeps one core per run, as a sweep run with --jobs 2 on 2 cores")
     p.add_argument("--launcher", choices=("python", "torchrun"), default=None,
                    help="start each cell with python -m sadp train, or torchrun -m sadp train [default: the spec's, else python]")
     p.add_argument("--nproc-per-node", type=int, default=None, help="processes per cell with --launcher torchrun")
@@ -34,13 +37,15 @@ def run(args: argparse.Namespace) -> int:
     launcher = spec.launcher
     if args.launcher or args.nproc_per_node:
         launcher = Launcher(args.launcher or launcher.kind, args.nproc_per_node or launcher.nproc_per_node)
-    sweep = Sweep(spec, args.out, jobs=args.jobs, launcher=launcher, only=args.only)
+    sweep = Sweep(spec, args.out, jobs=args.jobs, launcher=launcher, only=args.only, threads=args.threads)
     if args.dry_run:
         for cell, action in sweep.plan():
             print(f"{action:<6} {cell.id:<28} {cell.out}")
         print(f"{len(sweep.cells)} cells; each: {' '.join(launcher.command(sweep.cells[0].out / 'cell.yaml', False))}")
         return 0
     command = ["sadp", "sweep", args.spec, "--out", args.out, "--jobs", str(args.jobs)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     if launcher.kind != "python":
         command += ["--launcher", launcher.kind, "--nproc-per-node", str(launcher.nproc_per_node)]
     for pattern in args.only or []:

@@ -33,18 +33,19 @@ from typing import Any, Callable
 
 from sadp.experiments.runs import (  # Run and load_runs are re-exported: the report is their public entry
     BASELINE_LABEL, FIT_THRESHOLD, FULL_METHOD, PLATEAU_GAIN, PLATEAU_WINDOW, SAME_SEEN_TOLERANCE, SPIKE_KEYS,
-    TTA_MARGIN, Run, _full_by_seed, _groups, _isnan, _mean, _median, _std, load_runs, time_basis,
+    TTA_MARGIN, Run, _full_by_seed, _groups, _isnan, _mean, _median, _std, is_full_row, load_runs, time_basis,
 )
 from sadp.experiments.stats import paired_stats, t_interval
 from sadp.utils.io import atomic_write_json, atomic_write_text
 
 
 def _paired_ratios(g: list[Run], full: dict[int, Run], value: Callable[[Run], float]) -> list[tuple[Run, float]]:
-    """(run, value(run) / value(full-data run of the same seed)) for the runs of ``g`` that have both."""
+    """(run, value(run) / value(full-data run of the same seed)) for the runs of ``g`` that have both,
+    measured on the same machine (a ratio of times from two machines measures the machines)."""
     out = []
     for r in g:
         ref = full.get(r.seed)
-        if ref is not None and value(ref) > 0 and not math.isnan(value(r)):
+        if ref is not None and value(ref) > 0 and not math.isnan(value(r)) and ref.machine == r.machine:
             out.append((r, value(r) / value(ref)))
     return out
 
@@ -73,8 +74,10 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
     for (label, ratio), g in _groups(runs).items():
         accs = [r.test_acc for r in g]
         times = [r.train_time_s for r in g]
-        # Pair with the full run of the same seed where there is one, else the full mean.
-        ref = [full[r.seed].train_time_s if r.seed in full else full_time_mean for r in g]
+        # Pair with the full run of the same seed where there is one, else the full mean; NaN when the
+        # full-data run's times come from another machine.
+        ref = [(full[r.seed].train_time_s if full[r.seed].machine == r.machine else math.nan) if r.seed in full
+               else full_time_mean for r in g]
         speedups = [f / t for f, t in zip(ref, times) if t > 0]
         theory = [r.theoretical_speedup for r in g]
         measured = _mean(speedups)
@@ -103,6 +106,8 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
             "time_fraction_cpu": _mean(cpu_frac), "time_fraction_cpu_ci": list(t_interval(cpu_frac)),
             "speedup_measured_cpu": _mean([1 / t for t in cpu_frac]),
             "efficiency_cpu": _mean([1 / t for t in cpu_frac]) / _mean(theory),
+            "reference_full": g[0].is_reference_full, "matched_to": g[0].matched_to,
+            "epochs": g[0].summary.get("epochs"),
         })
     return rows
 
@@ -110,6 +115,7 @@ def summary_table(runs: list[Run]) -> list[dict[str, Any]]:
 # -- paired comparisons -------------------------------------------------------------------------
 SAME_RATIO = "same ratio"
 COST_OF_PRUNING = "cost of pruning"
+TRAINING_LESS = "pruning vs training less"
 EQUAL_SEEN = "equal examples seen"
 
 
@@ -151,11 +157,37 @@ def paired_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> list[d
                          lambda label, r: label == baseline or r.method == FULL_METHOD)
 
 
+def vs_short_schedule(runs: list[Run]) -> list[dict[str, Any]]:
+    """Each pruning (label, ratio) against full data on the short schedule matched to that ratio
+    (as many examples seen as ``matched_to`` trains on there), paired by seed: does pruning beat
+    simply training less?"""
+    short: dict[float, tuple[str, dict[int, float]]] = {}
+    for (label, ratio), g in _groups(runs).items():
+        if g[0].matched_to and ratio not in short:
+            short[ratio] = (label, {r.seed: r.test_acc for r in g})
+    rows = []
+    for ratio, (short_label, _) in short.items():
+        rows += _pair_against([r for r in runs if r.ratio == ratio], lambda label, rr: short[ratio][1], TRAINING_LESS,
+                              f"{short_label} r={ratio:g}", lambda label, r: r.method == FULL_METHOD)
+    return rows
+
+
+ANN_BOUND_LABEL = "grad_bound"
+SPIKE_AWARENESS = "spike-awareness"
+
+
+def spike_awareness(runs: list[Run], method: str = "sadp", ann_bound: str = ANN_BOUND_LABEL) -> list[dict[str, Any]]:
+    """``method`` (SADP) against the ANN bound at the same ratio, paired by seed: the two scores differ
+    only by SADP's spike factor, so this is the test of whether spike-awareness pays."""
+    rows = paired_comparison([r for r in runs if r.label in (method, ann_bound)], baseline=ann_bound)
+    return [{**row, "comparison": SPIKE_AWARENESS} for row in rows]
+
+
 def cost_of_pruning(runs: list[Run]) -> list[dict[str, Any]]:
     """Each pruning (label, ratio) against full data, paired by seed: what pruning costs in accuracy."""
     full = {seed: r.test_acc for seed, r in _full_by_seed(runs).items()}
     return _pair_against(runs, lambda label, ratio: full, COST_OF_PRUNING, "full data",
-                         lambda label, r: r.method == FULL_METHOD)
+                         lambda label, r: r.is_reference_full)
 
 
 def _interpolate(points: list[tuple[float, float]], x: float) -> float | None:
@@ -192,7 +224,7 @@ def equal_seen_comparison(runs: list[Run], baseline: str = BASELINE_LABEL) -> li
     outside the baseline's range are listed in ``unpaired_seeds``."""
     curves: dict[int, list[tuple[float, float]]] = {}
     for r in runs:
-        if r.label == baseline or r.method == FULL_METHOD:
+        if r.label == baseline or r.is_reference_full:
             curves.setdefault(r.seed, []).append((r.examples_fraction, r.test_acc))
     rows = []
     for label, ratio, g in own_examples_groups(runs, baseline):
@@ -236,9 +268,12 @@ def time_to_accuracy(runs: list[Run], margin: float = TTA_MARGIN) -> list[dict[s
                 rows.append({**row, "note": "never" if curve else "no test evaluations logged"})
                 continue
             full_examples = float(ref.summary.get("examples_seen") or math.nan)
+            same_machine = ref.machine == r.machine  # a time share across machines would measure the machines
             row.update(reached=True, epoch=hit.epoch, examples=hit.examples, examples_fraction=hit.examples / full_examples,
-                       wall_s=hit.wall_s, cpu_s=hit.cpu_s, wall_fraction=hit.wall_s / ref.train_time_s,
-                       cpu_fraction=hit.cpu_s / ref.cpu_time_s if ref.cpu_time_s > 0 else math.nan)
+                       wall_s=hit.wall_s, cpu_s=hit.cpu_s,
+                       wall_fraction=hit.wall_s / ref.train_time_s if same_machine else math.nan,
+                       cpu_fraction=hit.cpu_s / ref.cpu_time_s if same_machine and ref.cpu_time_s > 0 else math.nan,
+                       note="" if same_machine else "time shares left out: full-data run on another machine")
             rows.append(row)
     return rows
 
@@ -268,8 +303,8 @@ def least_cost_sentence(tta_rows: list[dict[str, Any]], basis: str) -> str:
     complete = [t for t in tta_rows if t["n"] >= 1 and t["reached"] == t["n"]]
     if not complete:
         return "No method reached the target (full data's final accuracy - 1 pp) in every seed."
-    name = lambda t: "full data" if t["method"] == FULL_METHOD else f"{t['label']} r={t['ratio']:g}"  # noqa: E731
-    full = [t for t in complete if t["method"] == FULL_METHOD]
+    name = lambda t: "full data" if is_full_row(t) else f"{t['label']} r={t['ratio']:g}"  # noqa: E731
+    full = [t for t in complete if is_full_row(t)]
     by_seen = min(complete, key=lambda t: t["examples_fraction_median"])
     time_key = f"{basis}_fraction_median"
     timed = [t for t in complete if not math.isnan(t[time_key])]
@@ -420,7 +455,7 @@ def plateau_check(runs: list[Run]) -> list[dict[str, Any]]:
     final, >= 95%) and has test accuracy plateaued (gain < 1 pp over the last 20% of epochs, from the
     last evaluation at or before the window's start to the final accuracy)?"""
     rows = []
-    for r in sorted((r for r in runs if r.method == FULL_METHOD), key=lambda r: (r.group, r.seed)):
+    for r in sorted((r for r in runs if r.is_reference_full), key=lambda r: (r.group, r.seed)):
         epochs = int(r.summary.get("epochs") or len(r.metrics))
         start = epochs - round(PLATEAU_WINDOW * epochs)
         before = [p for p in r.curve() if p.epoch <= start]
@@ -458,6 +493,24 @@ def spike_factor_table(runs: list[Run]) -> list[dict[str, Any]]:
                 agg = min if key == "cv_min" else max if key == "cv_max" else _mean
                 row[key] = agg([p[key] for p in per_run])
             rows.append(row)
+    return rows
+
+
+def spike_factor_per_epoch(runs: list[Run]) -> list[dict[str, Any]]:
+    """Per epoch and (label, ratio) of runs that log the spike factor: its CV across examples and the
+    share of silent head inputs, mean over seeds, and whether the epoch was pruned in every seed."""
+    rows = []
+    for (label, ratio), g in _groups(runs).items():
+        logged = [r for r in g if any(m.get("spike_factor_cv") is not None for m in r.metrics)]
+        if not logged:
+            continue
+        for e in range(max(len(r.metrics) for r in logged)):
+            at = [(r.metrics[e], r) for r in logged if e < len(r.metrics) and r.metrics[e].get("spike_factor_cv") is not None]
+            if at:
+                rows.append({"label": label, "ratio": ratio, "epoch": e + 1, "n": len(at),
+                             "spike_factor_cv": _mean(float(m["spike_factor_cv"]) for m, _ in at),
+                             "head_silent_share": _mean(float(m.get("head_silent_share", math.nan)) for m, _ in at),
+                             "pruned": all(m.get("selected", 0) < r.num_train for m, r in at)})
     return rows
 
 
@@ -532,7 +585,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 def _ratio_str(row: dict[str, Any]) -> str:
-    return "0 (full data)" if row["method"] == FULL_METHOD else f"{row['ratio']:g}"
+    return "0 (full data)" if is_full_row(row) else f"{row['ratio']:g}"
 
 
 def _describe(runs: list[Run]) -> str:
@@ -706,7 +759,10 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                     paired: list[dict[str, Any]], title: str, command: str | None, plots: list[str],
                     cost: list[dict[str, Any]] | None = None, equal: list[dict[str, Any]] | None = None,
                     tta: list[dict[str, Any]] | None = None, speed: list[dict[str, Any]] | None = None,
-                    held_lines: list[str] | None = None) -> str:
+                    held_lines: list[str] | None = None, short: list[dict[str, Any]] | None = None,
+                    aware: list[dict[str, Any]] | None = None) -> str:
+    short = vs_short_schedule(runs) if short is None else short
+    aware = spike_awareness(runs) if aware is None else aware
     cost = cost_of_pruning(runs) if cost is None else cost
     equal = equal_seen_comparison(runs) if equal is None else equal
     tta = time_to_accuracy(runs) if tta is None else tta
@@ -727,7 +783,10 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
 
     out += ["## Answer", "", "Verdicts from the 95% CIs of the paired differences (details under Statistics).", ""]
     sadp_first = lambda m: (m != "sadp", m)  # noqa: E731
-    for rows, what in ((paired, None), (equal, f"against {BASELINE_LABEL} at equal examples seen"),
+    for rows, what in ((aware, f"against the ANN bound ({ANN_BOUND_LABEL}) at the same ratio (does spike-awareness pay?)"),
+                       (paired, None), (short, "against full data on the short schedule matched to its ratio (pruning vs "
+                                               "training less)"),
+                       (equal, f"against {BASELINE_LABEL} at equal examples seen"),
                        (cost, "against full data (the cost of pruning)")):
         for method in sorted({p["label"] for p in rows}, key=sadp_first):
             out.append("- " + verdict_summary(rows, method, what)[1])
@@ -753,12 +812,12 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     for r in table:
         cells = [r["label"], _ratio_str(r), _acc_cell(r["test_acc_mean"], r["test_acc_std"], r["n"]),
                  "—" if math.isnan(r["test_acc_ci_low"]) else f"{_pct(r['test_acc_ci_low'])}–{_pct(r['test_acc_ci_high'])}",
-                 "—" if r["method"] == FULL_METHOD else f"{100 * r['delta_vs_full']:+.1f}",
+                 "—" if is_full_row(r) else f"{100 * r['delta_vs_full']:+.1f}",
                  _pct(r["final_train_acc_mean"]), f"{_pct(r['examples_seen_fraction'], 0)}%",
                  f"{_num(r['train_time_s_mean'], tfmt)} ± {_num(r['train_time_s_std'], tfmt)}"]
         if has_cpu:
             cells.append(_num(r["train_cpu_s_mean"], tfmt))
-        cells.append("—" if r["method"] == FULL_METHOD else f"{_pct(r['time_saved'], 0)}%")
+        cells.append("—" if is_full_row(r) else f"{_pct(r['time_saved'], 0)}%")
         if has_cpu:
             cells += [f"{_times(r['speedup_measured'])} / {_times(r['speedup_measured_cpu'])}", _times(r["speedup_theoretical"]),
                       f"{_num(r['efficiency'])} / {_num(r['efficiency_cpu'])}"]
@@ -770,7 +829,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     per_seed = []
     for (label, ratio), g in _groups(runs).items():
         by_seed = {r.seed: r.test_acc for r in g}
-        per_seed.append([label, "0 (full data)" if g[0].method == FULL_METHOD else f"{ratio:g}"]
+        per_seed.append([label, "0 (full data)" if g[0].is_reference_full else f"{ratio:g}"]
                         + [_pct(by_seed[s]) if s in by_seed else "—" for s in seeds])
     out.append(_md_table(["method", "ratio"] + [f"seed {s}" for s in seeds], per_seed))
 
@@ -781,6 +840,18 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                 "importance samplers see the same number of examples.", "", paired_markdown(paired)]
     else:
         out.append(f"No {BASELINE_LABEL} runs at a shared ratio: nothing to pair.")
+    if aware:
+        out += ["", f"### Spike-awareness: sadp against the ANN bound ({ANN_BOUND_LABEL})", "",
+                f"Test accuracy difference (pp), sadp minus {ANN_BOUND_LABEL} at the same ratio and seed. The two scores "
+                "differ only by SADP's spike factor mean_t sqrt(n_t + 1), and both sample exactly K with the same "
+                "schedule.", "", paired_markdown(aware)]
+    if short:
+        out += ["", "### Pruning vs training less (full data on a matched short schedule)", "",
+                "Test accuracy difference (pp), method minus full data trained on a complete shorter schedule (warm-up "
+                "and cosine over E' epochs) that sees as many examples as the matched method at that ratio, same seed. "
+                "Short schedules: " + "; ".join(sorted({
+                    f"{r.label} r={r.ratio:g}: {r.summary.get('epochs')} of {r.reference_epochs} epochs, "
+                    f"matched to {r.matched_to}" for r in runs if r.matched_to})) + ".", "", paired_markdown(short)]
     out += ["", "### Against full data (the cost of pruning)", ""]
     out += (["Test accuracy difference (pp), method minus the full-data run of the same seed.", "", paired_markdown(cost)]
             if cost else ["No full-data runs: nothing to pair."])
@@ -816,6 +887,16 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                             _pct(s["head_silent_share"]), _pct(s["head_silent_share_early"]), _pct(s["head_silent_share_late"])]
                            for s in spike]),
                 "", spike_factor_sentence(spike)]
+        per_epoch = spike_factor_per_epoch(runs)
+        cols = sorted({(p["label"], p["ratio"]) for p in per_epoch}, key=lambda c: (c[1], c[0]))
+        by = {(p["label"], p["ratio"], p["epoch"]): p for p in per_epoch}
+        epochs = sorted({p["epoch"] for p in per_epoch})
+        out += ["", "Per epoch, mean over seeds: the spike factor's CV (silent head inputs %); * marks an epoch that "
+                "trained on full data (first epoch, annealing tail), whose scores still come from the training pass.", "",
+                _md_table(["epoch"] + [f"{lab} r={ratio:g}" for lab, ratio in cols],
+                          [[str(e)] + [f"{by[(lab, ratio, e)]['spike_factor_cv']:.3f} ({_pct(by[(lab, ratio, e)]['head_silent_share'])})"
+                                       + ("" if by[(lab, ratio, e)]["pruned"] else "*") if (lab, ratio, e) in by else "—"
+                                       for lab, ratio in cols] for e in epochs])]
     diag = diagnostics_table(runs)
     if diag:
         out += ["", "## Selection diagnostics", "",
@@ -828,7 +909,7 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                 "augmentation after the last epoch; gap = train acc - test acc.", ""]
         out.append(_md_table(
             ["method", "ratio", "predicted var ratio", "max weight", "q99 weight", "never drawn %", "train acc %", "gap (pp)"],
-            [[d["label"], "0 (full data)" if d["method"] == FULL_METHOD else f"{d['ratio']:g}", _num(d["var_ratio_pred"], ".3f"),
+            [[d["label"], "0 (full data)" if is_full_row(d) else f"{d['ratio']:g}", _num(d["var_ratio_pred"], ".3f"),
               _num(d["weight_max"]), _num(d["weight_q99"]), _pct(d["never_drawn_pruned"]), _pct(d["train_eval_acc"]),
               _pct(d["generalization_gap"])] for d in diag]))
     out += ["", "## Seeds", "",
@@ -957,7 +1038,7 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
     lines += variant_section(runs, groups)
     lines += ["", "## Accuracy per dataset", ""]
     for g in groups:
-        full = [r for r in results[g]["table"] if r["method"] == FULL_METHOD]
+        full = [r for r in results[g]["table"] if is_full_row(r)]
         head = f"full data {_acc_cell(full[0]['test_acc_mean'], full[0]['test_acc_std'], full[0]['n'])}" if full else "no full-data run"
         lines += [f"- **{g}** ({head}): [report]({g}/report.md)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
@@ -1028,13 +1109,15 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
 
     out.mkdir(parents=True, exist_ok=True)
     table, paired, cost, equal = summary_table(runs), paired_comparison(runs), cost_of_pruning(runs), equal_seen_comparison(runs)
+    short, aware = vs_short_schedule(runs), spike_awareness(runs)
     tta, speed = time_to_accuracy(runs), speedup_table(runs)
     plot_names = make_plots(runs, table, out) if plots else []
-    all_paired = paired + cost + equal
+    all_paired = paired + aware + short + cost + equal
     files = ["report.md", "table.csv", "table.json", "runs.csv"] + (["paired.csv"] if all_paired else [])
     atomic_write_text(out / "table.csv", _csv(table))
     atomic_write_json(out / "table.json", _nan_to_none({
-        "table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta_table(tta),
+        "table": table, "paired": paired, "spike_awareness": aware, "training_less": short, "cost": cost,
+        "equal_seen": equal, "tta": tta_table(tta), "spike_factor_per_epoch": spike_factor_per_epoch(runs),
         "speedup": speed, "plateau": plateau_check(runs), "spike_factor": spike_factor_table(runs),
         "missing": missing, "held_back": held or [], "seed_noise": seed_noise(runs), "time_basis": time_basis(runs)}))
     atomic_write_text(out / "runs.csv", _csv([{
@@ -1056,7 +1139,7 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
         atomic_write_text(out / "diagnostics.csv", _csv(diag))
         files.append("diagnostics.csv")
     atomic_write_text(out / "report.md", render_markdown(runs, missing, table, paired, title, command, plot_names,
-                                                         cost=cost, equal=equal, tta=tta, speed=speed,
+                                                         cost=cost, equal=equal, tta=tta, speed=speed, short=short, aware=aware,
                                                          held_lines=_held_lines(held or [], min_seeds)))
     return {"table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta, "speedup": speed,
             "missing": missing, "files": files + plot_names}

@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sadp.experiments.runs import FULL_METHOD, Run, _mean, time_basis
+from sadp.experiments.runs import Run, _mean, is_full_row, time_basis
 
 RATIO_MARKERS = ("v", "o", "s", "D", "^", "P", "X")
 DIAG_PANELS = (("var_ratio_pred", "predicted variance ratio vs uniform"), ("weight_max", "largest loss weight"),
@@ -71,8 +71,8 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
     plt = _pyplot()
     from matplotlib.ticker import MaxNLocator
 
-    full = [r for r in table if r["method"] == FULL_METHOD]
-    pruned = [r for r in table if r["method"] != FULL_METHOD]
+    full = [r for r in table if is_full_row(r)]
+    pruned = [r for r in table if not is_full_row(r)]  # short schedules are drawn at their matched ratio
     labels = sorted({r["label"] for r in pruned})
     colors = {lab: f"C{i % 10}" for i, lab in enumerate(labels)}
     ratios = sorted({r["ratio"] for r in pruned})
@@ -166,7 +166,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
 
 def _panel_groups(runs: list[Run], labels: list[str], ratio: float) -> list[tuple[str, list[Run]]]:
     """Full data, then every label's runs at ``ratio``."""
-    return [("full data", [r for r in runs if r.method == FULL_METHOD])] + [
+    return [("full data", [r for r in runs if r.is_reference_full])] + [
         (lab, [r for r in runs if r.label == lab and r.ratio == ratio]) for lab in labels]
 
 
@@ -208,7 +208,7 @@ def _frontier(runs: list[Run], table: list[dict[str, Any]], colors: dict[str, st
     dodge = {lab: 0.004 * (i - (len(labels) - 1) / 2) for i, lab in enumerate(labels)}
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), sharey=True)
     for row in table:
-        is_full = row["method"] == FULL_METHOD
+        is_full = is_full_row(row)
         y = 100 * row["test_acc_mean"]
         yerr = 0.0 if math.isnan(row["test_acc_ci_high"]) else 100 * (row["test_acc_ci_high"] - row["test_acc_mean"])
         style = dict(color="k" if is_full else colors[row["label"]], marker="*" if is_full else markers[row["ratio"]],
@@ -218,7 +218,7 @@ def _frontier(runs: list[Run], table: list[dict[str, Any]], colors: dict[str, st
         if not math.isnan(t):
             xerr = [[t - low], [high - t]] if not math.isnan(low) else None
             axes[1].errorbar([t], [y], yerr=[yerr], xerr=xerr, **style)
-    full = [r for r in table if r["method"] == FULL_METHOD]
+    full = [r for r in table if is_full_row(r)]
     for ax in axes:
         if full:
             ax.axhline(100 * full[0]["test_acc_mean"] - 1, color="gray", ls=":", lw=1)

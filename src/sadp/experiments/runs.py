@@ -45,6 +45,21 @@ class Run:
     test_curve: list[float] = field(default_factory=list)  # per epoch; NaN where not evaluated
     metrics: list[dict[str, Any]] = field(default_factory=list)  # metrics.jsonl rows
     group: str = ""  # the sweep's dataset entry
+    # Full data on a short schedule (``matched_to`` in a sweep spec): the pruning method whose
+    # examples seen it matches at ``ratio``, and the epochs of the schedule it shortens.
+    matched_to: str = ""
+    reference_epochs: int = 0
+
+    @property
+    def is_reference_full(self) -> bool:
+        """The full-data run on the whole schedule: the reference for cost, time-to-accuracy and speedup."""
+        return self.method == FULL_METHOD and not self.matched_to
+
+    @property
+    def machine(self) -> str:
+        """The CPU (and GPU) the run's times come from; "" when the summary does not say."""
+        m = self.summary.get("machine") or {}
+        return " + ".join(str(m[k]) for k in ("cpu", "gpu") if m.get(k))
 
     @property
     def test_acc(self) -> float:
@@ -68,6 +83,8 @@ class Run:
     @property
     def theoretical_speedup(self) -> float:
         s = self.summary
+        if self.reference_epochs:  # a short schedule: against the whole schedule's full-data examples
+            return self.num_train * self.reference_epochs / max(1.0, float(s["examples_seen"]))
         if "theoretical_speedup" in s:
             return float(s["theoretical_speedup"])
         return float(s["full_examples"]) / max(1.0, float(s["examples_seen"]))
@@ -113,7 +130,8 @@ def load_runs(root: str | Path) -> tuple[list[Run], list[str]]:
             dir=d, label=str(info.get("label", method)), method=method,
             ratio=float(info.get("ratio", cfg.get("ratio", 0.0))), seed=int(info.get("seed", cfg.get("seed", 0))),
             summary=summary, test_curve=[float(r.get("test_acc", math.nan)) for r in rows], metrics=rows,
-            group=str(info.get("group", "")),
+            group=str(info.get("group", "")), matched_to=str(info.get("matched_to", "")),
+            reference_epochs=int(info.get("reference_epochs", 0)),
         ))
     missing = []
     sweep_info = root / "sweep.json"
@@ -153,12 +171,18 @@ def _groups(runs: Iterable[Run]) -> dict[tuple[str, float], list[Run]]:
         groups.setdefault((r.label, r.ratio), []).append(r)
     for g in groups.values():
         g.sort(key=lambda r: r.seed)
-    # full-data rows first, then by ratio and label
-    return dict(sorted(groups.items(), key=lambda kv: (kv[1][0].method != FULL_METHOD, kv[0][1], kv[0][0])))
+    # full-data rows first, then by ratio, short schedules before the methods at their ratio, then by label
+    return dict(sorted(groups.items(), key=lambda kv: (not kv[1][0].is_reference_full, kv[0][1],
+                                                       not kv[1][0].matched_to, kv[0][0])))
 
 
 def _full_by_seed(runs: Iterable[Run]) -> dict[int, Run]:
-    return {r.seed: r for r in runs if r.method == FULL_METHOD}
+    return {r.seed: r for r in runs if r.is_reference_full}
+
+
+def is_full_row(row: dict[str, Any]) -> bool:
+    """A summary-table row of the full-data run on the whole schedule (short schedules are not)."""
+    return bool(row.get("reference_full", row.get("method") == FULL_METHOD))
 
 
 def time_basis(runs: Iterable[Run]) -> str:

@@ -13,6 +13,11 @@ A spec (see ``experiments/*.yaml``)::
     method_options:            # optional, per method label
       sadp: {floor: 0.2}
 
+A full-data entry with ``matched_to: <method>`` runs full data on a complete, shorter schedule per
+ratio: E' = round(E x the share of full-data examples that ``<method>`` trains on at that ratio),
+with warm-up and cosine over E' (``{name: full_short, method: full, matched_to: random_dynamic,
+ratios: [0.5, 0.7]}``: cells ``full_short-r0.5-sS``, "full data, short schedule, matched to r = 0.5").
+
 Full-data methods (``full_methods``, default ``[full]``) run once per seed with ratio 0, not once
 per ratio. Each cell is one run directory ``OUT/runs/<cell id>/`` following the ``sadp train``
 contract (summary.json, metrics.jsonl, checkpoint.pt). A cell with summary.json is skipped; one
@@ -26,6 +31,7 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import json
+import math
 import os
 import re
 import signal
@@ -65,6 +71,10 @@ class Cell:
     seed: int
     config: dict[str, Any]  # TrainConfig keys, ``out`` included
     group: str = ""  # the spec's dataset entry ("" for a single-dataset spec)
+    # A full-data cell on a short schedule: the pruning method whose examples seen it matches (at
+    # ``ratio``) and the epochs of the schedule it shortens; "" and 0 for every other cell.
+    matched_to: str = ""
+    reference_epochs: int = 0
 
     @property
     def id(self) -> str:
@@ -77,7 +87,9 @@ class Cell:
 
     def info(self) -> dict[str, Any]:
         return {"id": self.id, "label": self.label, "method": self.method, "ratio": self.ratio, "seed": self.seed,
-                **({"group": self.group} if self.group else {})}
+                **({"group": self.group} if self.group else {}),
+                **({"matched_to": self.matched_to, "reference_epochs": self.reference_epochs,
+                    "epochs": self.config.get("epochs")} if self.matched_to else {})}
 
 
 @dataclass
@@ -142,13 +154,20 @@ class SweepSpec:
             method = str(entry.pop("method", label))
             options = {**per_method.get(label, {}), **(entry.pop("method_options", None) or {})}
             only = entry.pop("ratios", None)  # this method at these ratios only (e.g. variants)
+            matched_to = entry.pop("matched_to", None)
+            if matched_to is not None:
+                if method not in full:
+                    raise ValueError(f"method entry {label!r}: matched_to is for full-data methods ({full}), not {method!r}")
+                if matched_to not in METHODS:
+                    raise ValueError(f"method entry {label!r}: matched_to names unknown method {matched_to!r}; "
+                                     f"available: {', '.join(METHODS.names())}")
             methods.append({"name": label, "method": method, "method_options": options, "overrides": entry,
-                            "ratios": [float(r) for r in only] if only else None})
+                            "ratios": [float(r) for r in only] if only else None, "matched_to": matched_to})
         labels = [m["name"] for m in methods]
         if len(set(labels)) != len(labels):
             raise ValueError(f"method names must be unique, got {labels}")
         ratios = [float(r) for r in d.get("ratios") or []]
-        if not ratios and any(m["method"] not in full for m in methods):
+        if not ratios and any(m["method"] not in full or m["matched_to"] for m in methods if not m["ratios"]):
             raise ValueError("sweep spec needs a non-empty 'ratios' list for its pruning methods")
         launcher = Launcher(**(d.get("launcher") or {}))
         datasets = []
@@ -187,15 +206,40 @@ class SweepSpec:
                 for m in self.methods:
                     if m["name"] not in entry["methods"]:
                         continue
-                    ratios = [0.0] if m["method"] in self.full_methods else (m["ratios"] or entry["ratios"] or self.ratios)
+                    matched_to = m.get("matched_to")
+                    ratios = (m["ratios"] or entry["ratios"] or self.ratios) if matched_to or m["method"] not in self.full_methods \
+                        else [0.0]
                     for ratio in ratios:
                         config = {**settings, **m["overrides"], "method": m["method"], "ratio": ratio, "seed": seed}
                         config["method_options"] = {**(config.get("method_options") or {}), **m["method_options"]}
-                        cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"])
+                        extra: dict[str, Any] = {}
+                        if matched_to:
+                            epochs = int(config.get("epochs", TrainConfig.epochs))
+                            config.update(ratio=0.0, epochs=short_schedule_epochs(
+                                matched_to, config.get("subset"), ratio, epochs, seed,
+                                next((x["method_options"] for x in self.methods if x["name"] == matched_to), None)))
+                            extra = {"matched_to": matched_to, "reference_epochs": epochs}
+                        cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"], **extra)
                         config["out"] = str(runs / cell.id)
                         _check_method(cell.id, TrainConfig.from_dict(config).validate())  # fail before anything runs
                         cells.append(cell)
         return cells
+
+
+def short_schedule_epochs(method: str, num_examples: int | None, ratio: float, epochs: int, seed: int = 0,
+                          options: dict[str, Any] | None = None) -> int:
+    """E' = E x f rounded half up, at least 1: the epochs of a full-data schedule that trains on as many
+    examples as ``method`` at ``ratio`` over ``epochs``, f being the share of full data that
+    ``method``'s selections hold (counted from its own ``select``, so its full epochs count too).
+    ``num_examples`` is the training set size (a sweep's ``subset``); without it a nominal 1,000
+    examples are counted, which can move the rounding of K."""
+    n = int(num_examples or 1000)
+    try:
+        m = METHODS.build(method, n, ratio=ratio, epochs=epochs, seed=seed, **(options or {}))
+        seen = sum(len(m.select(e)) for e in range(epochs))
+    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"cannot match a short schedule to {method!r} at ratio {ratio:g}: {e}") from None
+    return max(1, math.floor(seen / n + 0.5))  # half up: 34.5 -> 35 (Python's round() would give 34)
 
 
 def _check_method(cell_id: str, cfg: TrainConfig) -> None:
@@ -269,7 +313,7 @@ def epochs_done(cell: Cell) -> int:
 
 def cell_work(cell: Cell) -> float:
     """Rough relative cost of a cell for the ETA: its epochs times the kept fraction (plus eval)."""
-    return float(cell.config.get("epochs", TrainConfig.epochs)) * (1.0 - 0.8 * cell.ratio)
+    return float(cell.config.get("epochs", TrainConfig.epochs)) * (1.0 - 0.8 * float(cell.config.get("ratio", 0.0)))
 
 
 def _fmt(seconds: float) -> str:
@@ -294,9 +338,13 @@ class Sweep:
 
     def __init__(self, spec: SweepSpec, out: str | Path, jobs: int = 1, launcher: Launcher | None = None,
                  cores: int | None = None, echo: Callable[[str], None] | None = None,
-                 poll_s: float = 1.0, status_every_s: float = 60.0, only: list[str] | None = None) -> None:
+                 poll_s: float = 1.0, status_every_s: float = 60.0, only: list[str] | None = None,
+                 threads: int | None = None) -> None:
         if jobs < 1:
             raise ValueError(f"jobs must be >= 1, got {jobs}")
+        if threads is not None and threads < 1:
+            raise ValueError(f"threads must be >= 1, got {threads}")
+        self.threads = threads
         # Absolute, so a rerun from another working directory still matches the checkpoints' config.
         self.spec, self.out, self.jobs = spec, Path(out).resolve(), jobs
         self.launcher = launcher or spec.launcher
@@ -311,7 +359,8 @@ class Sweep:
         self.status: dict[str, str] = {}
 
     def threads_per_process(self) -> int:
-        return max(1, self.cores // (self.jobs * self.launcher.processes))
+        """``threads`` if given, else the cores shared out over the processes running at once."""
+        return self.threads or max(1, self.cores // (self.jobs * self.launcher.processes))
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)
