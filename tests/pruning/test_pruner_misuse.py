@@ -370,7 +370,7 @@ def test_report_without_spikes_and_under_ddp_padding() -> None:
 
 
 # -- item 4: step counts before the run ----------------------------------------------------------
-EXACT = ["full", "random_static", "random_dynamic", "sadp", "grad_bound", "loss", "ucb", "epsilon_greedy",
+EXACT = ["full", "random_static", "random_dynamic", "rs2", "sadp", "grad_bound", "loss", "ucb", "epsilon_greedy",
          "el2n", "forgetting", "orderdp"]
 
 

@@ -132,7 +132,7 @@ class Pruner:
     loss of ``criterion`` (default: cross-entropy of the mean readout) and w_i the epoch's loss
     weight of example i (0 for DDP padding duplicates). Each method's weights
     (docs/methods.md, "Loss weights"): 1 for every kept example in full-data epochs and for
-    ``full``, ``random_static``, ``random_dynamic``, ``ucb``, ``epsilon_greedy``, ``el2n``,
+    ``full``, ``random_static``, ``random_dynamic``, ``rs2``, ``ucb``, ``epsilon_greedy``, ``el2n``,
     ``forgetting``, ``grand``, ``seta`` and ``orderdp``; Horvitz-Thompson K/(N pi_i) for ``sadp``,
     ``grad_bound`` and ``loss`` (capped at ``clip``, or 1 with ``weighted=False``); 1/(1 - r) for
     the kept below-mean-loss examples of ``infobatch`` and 1 for its others.

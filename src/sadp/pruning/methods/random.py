@@ -45,6 +45,8 @@ class RepeatedSampling(PruningMethod):
     run would, on every rank.
     """
 
+    exact_budget = True  # K every epoch
+
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", **options: object) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
