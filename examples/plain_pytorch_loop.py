@@ -1,10 +1,13 @@
-"""SADP in an ordinary PyTorch training loop: four changed lines, each marked ``# sadp``.
+"""SADP in an ordinary PyTorch training loop: five changed lines, the import and four in the
+loop, each marked ``# sadp``, plus an optional line printing what the pruner did.
 
 ``train_full`` is the ordinary loop; ``train_pruned`` is the same loop with spike-aware dynamic
 data pruning (tests/examples checks that the two differ in exactly the marked lines). Runs on the
 embedded digits in seconds: ``python examples/plain_pytorch_loop.py``. Works the same with any
-model that returns per-step logits [T, B, K] and has its classifier as ``model.head`` (else pass
-``head=`` to the Pruner), and any map-style dataset of ``(x, y)`` items.
+model that returns per-step logits [T, B, K] and has its classifier as ``model.head`` or as its
+last ``nn.Linear`` (else pass ``head=`` to the Pruner), and any map-style dataset of ``(x, y)``
+items. Each epoch prints the Pruner's report (``sadp.EpochReport``): examples selected and
+trained, loss weights' range, and the spike statistics SADP's score is built from.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-import sadp
+import sadp  # sadp
 from sadp.data import build_dataset
 from sadp.snn import build_model
 from sadp.train.inputs import ModelInputs
@@ -40,7 +43,7 @@ def train_full(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs:
 
 def train_pruned(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int, seed: int) -> list[tuple[int, int]]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    pruner = sadp.Pruner(model, len(train_ds), "sadp", ratio=0.5, epochs=epochs, seed=seed)  # sadp
+    pruner = sadp.Pruner(model, train_ds, "sadp", ratio=0.5, epochs=epochs, seed=seed)  # sadp
     loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)  # sadp
     log = []
     for epoch in range(epochs):
@@ -56,6 +59,7 @@ def train_pruned(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epoch
             done += 1
         log.append((planned, done))
         print(f"epoch {epoch + 1}: {done} of {planned} planned steps")
+        print(f"  pruner: {pruner.end_epoch()}")  # sadp (optional)
     return log
 
 

@@ -2,7 +2,8 @@
 
 ``python examples/spikingjelly_loop.py [m|s]`` trains on the embedded digits in seconds. The
 network is plain SpikingJelly (``spikingjelly.activation_based``); sadp only counts the spikes
-entering the classifier (a hook on ``head``) and weights the loss:
+entering the classifier (a hook on the input of the net's last ``nn.Linear``, which the Pruner
+finds by itself; SpikingJelly's ``layer.Linear`` is one) and weights the loss:
 
 * multi-step (``step_mode="m"``): one call on [T, B, ...], the head sees [T, B, D];
 * single-step (``step_mode="s"``): a Python loop over T, the head sees [B, D] once per step and
@@ -56,7 +57,7 @@ def main(step_mode: str = "m", epochs: int = 6, ratio: float = 0.5, seed: int = 
     net = build_net(step_mode, bundle.num_classes)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
 
-    pruner = sadp.Pruner(net, len(bundle.train), "sadp", ratio=ratio, epochs=epochs, seed=seed, head=net[3])  # sadp
+    pruner = sadp.Pruner(net, bundle.train, "sadp", ratio=ratio, epochs=epochs, seed=seed)  # sadp
     loader = DataLoader(bundle.train, batch_size=64, sampler=pruner.sampler)  # sadp
     for epoch in range(epochs):
         pruner.start_epoch(epoch)  # sadp
@@ -67,7 +68,7 @@ def main(step_mode: str = "m", epochs: int = 6, ratio: float = 0.5, seed: int = 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        print(f"epoch {epoch + 1}: trained on {len(pruner.sampler)} of {len(bundle.train)} examples")
+        print(f"epoch {epoch + 1}: {pruner.end_epoch()}")  # sadp (optional): what the pruner did
 
     net.eval()
     with torch.no_grad():

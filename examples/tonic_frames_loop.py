@@ -73,7 +73,7 @@ def main(epochs: int = 6, ratio: float = 0.5, seed: int = 0, subset: int | None 
     net = BatchFirstNet(int(np.prod(bundle.sample_shape)), classes=bundle.num_classes)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-2)
 
-    pruner = sadp.Pruner(net, len(train_ds), "sadp", ratio=ratio, epochs=epochs, seed=seed, time_dim=1)  # sadp
+    pruner = sadp.Pruner(net, train_ds, "sadp", ratio=ratio, epochs=epochs, seed=seed, time_dim=1)  # sadp
     loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler, collate_fn=pad_tensors_batch_first)  # sadp
     for epoch in range(epochs):
         pruner.start_epoch(epoch)  # sadp
@@ -84,7 +84,7 @@ def main(epochs: int = 6, ratio: float = 0.5, seed: int = 0, subset: int | None 
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        print(f"epoch {epoch + 1}: trained on {len(pruner.sampler)} of {len(train_ds)} examples")
+        print(f"epoch {epoch + 1}: {pruner.end_epoch()}")  # sadp (optional): what the pruner did
 
     net.eval()
     with torch.no_grad():

@@ -1,21 +1,33 @@
 """sadp: spike-aware dynamic data pruning for spiking neural networks.
 
-``sadp.Pruner`` is the object a training loop uses (see :mod:`sadp.pruning`); it is imported on
-first use so that ``import sadp`` stays light.
+``sadp.Pruner`` is the object a training loop uses (see :mod:`sadp.pruning`), ``sadp.EpochReport``
+what its ``end_epoch`` returns, and ``sadp.exit_process`` the clean end of a torchrun worker
+(:func:`sadp.train.distributed.exit_process`). These and the subpackages (``sadp.data``,
+``sadp.snn``, ``sadp.pruning``, ``sadp.train``, ...) are imported on first use, so that
+``import sadp`` stays light and ``import sadp; sadp.data`` works.
 """
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 from sadp.registry import DATASETS, METHODS, MODELS
 
 __version__ = "0.1.0"
-__all__ = ["DATASETS", "METHODS", "MODELS", "Pruner", "__version__"]
+__all__ = ["DATASETS", "EpochReport", "METHODS", "MODELS", "Pruner", "__version__", "exit_process"]
+
+SUBPACKAGES = ("cli", "data", "diagnostics", "experiments", "pruning", "snn", "train", "utils")
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Pruner":
-        from sadp.pruning import Pruner
+    if name in ("Pruner", "EpochReport"):
+        from sadp import pruning
 
-        return Pruner
+        return getattr(pruning, name)
+    if name == "exit_process":
+        from sadp.train.distributed import exit_process
+
+        return exit_process
+    if name in SUBPACKAGES:
+        return importlib.import_module(f"sadp.{name}")
     raise AttributeError(f"module 'sadp' has no attribute {name!r}")

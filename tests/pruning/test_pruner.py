@@ -60,11 +60,12 @@ def test_observed_statistics_equal_independent_computations(monkeypatch: pytest.
         # weight 1 in the full first epoch: the loss is the batch's mean cross-entropy
         torch.testing.assert_close(loss, F.cross_entropy(out.mean(0), yb))
         loss.backward()
-    assert len(seen) == 2  # the last step waits for its backward pass
+    assert not seen  # steps wait for their backward pass and are handed over in groups
     pruner.end_epoch()
-    assert len(seen) == 3
+    assert len(seen) == 1  # the epoch's 3 steps, one observe of their concatenation
     order = pruner.sampler.order
     assert torch.equal(torch.cat([s.indices for s in seen]), order) and sorted(order.tolist()) == list(range(10))
+    outs, heads = [torch.cat(outs, 1)], [torch.cat(heads, 1)]  # the steps joined along the batch
     for s, out, head_in in zip(seen, outs, heads):
         yb = y[s.indices]
         assert torch.equal(s.targets, yb)
@@ -88,7 +89,8 @@ def test_flags_decide_what_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     for i in range(0, 10, 5):
         pruner.loss(model(x[pruner.sampler.order[i:i + 5]].transpose(0, 1)), y[pruner.sampler.order[i:i + 5]]).backward()
     pruner.end_epoch()
-    assert len(seen) == 2 and all(s.spike_counts is None and s.output_error is None for s in seen)
+    assert len(seen) == 1 and len(seen[0].indices) == 10  # two steps, observed together at end_epoch
+    assert all(s.spike_counts is None and s.output_error is None for s in seen)
     multi = Pruner(TinySNN(), 10, "sadp", ratio=0.5, epochs=2, options={"score": "multilayer"},
                    spiking_types=(nn.Linear,))
     assert multi.monitor is not None and multi.monitor.layers
@@ -142,9 +144,9 @@ def test_ddp_padding_gets_zero_weight_and_is_not_counted() -> None:
     torch.testing.assert_close(loss, (ce[0] + ce[1]) / 3)  # mean over the batch, padding weight 0
     totals = pruner.end_epoch()
     correct = (out.mean(0).argmax(1) == y[idx])[:2].sum().item()
-    assert totals["examples"] == 2
-    assert totals["loss"] == pytest.approx(float(ce[:2].mean().detach()))
-    assert totals["accuracy"] == correct / 2
+    assert totals.trained == 2 and totals.selected == 5 and totals.steps == 1
+    assert totals.loss == pytest.approx(float(ce[:2].mean().detach()))
+    assert totals.accuracy == correct / 2
 
 
 def test_epoch_length_order_errors_and_optional_end_epoch() -> None:
@@ -233,3 +235,31 @@ def test_top_level_name_and_method_instance() -> None:
     from sadp.pruning import __all__ as public
 
     assert "Pruner" in public and "BatchStats" not in public
+
+
+def test_steps_are_observed_in_groups_equal_to_one_observe_per_step(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2,000 examples in batches of 100: groups of FLUSH_EXAMPLES are handed over inside the epoch, the
+    # rest at end_epoch; the method's state equals that of one observe per step.
+    from sadp.pruning import facade
+
+    seen = _record_observe(monkeypatch)
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(2000, 3, 4, generator=g) * 2, torch.randint(0, 3, (2000,), generator=g)
+    model = TinySNN()
+    pruner = Pruner(model, 2000, "sadp", ratio=0.5, epochs=3, options={"ema": 0.5})
+    pruner.start_epoch(0)
+    for xb, yb in DataLoader(TensorDataset(x, y), batch_size=100, sampler=pruner.sampler):
+        pruner.loss(model(xb.transpose(0, 1)), yb).backward()
+    pruner.end_epoch()
+    per_group = -(-facade.FLUSH_EXAMPLES // 100)  # steps in a group (flushed once it holds >= 1,024)
+    assert [len(s.indices) for s in seen] == [per_group * 100, 2000 - per_group * 100]
+    monkeypatch.undo()  # stop recording
+    replay = build_method("sadp", 2000, ratio=0.5, epochs=3, ema=0.5)
+    replay.select(0)
+    for s in seen:
+        for i in range(0, len(s.indices), 100):  # the same statistics, one step at a time
+            part = slice(i, i + 100)
+            replay.observe(type(s)(indices=s.indices[part], logits=s.logits[part], targets=s.targets[part],
+                                   loss=s.loss[part], spike_counts=s.spike_counts[:, part],
+                                   step_logits=s.step_logits[:, part], output_error=s.output_error[part]))
+    assert torch.equal(replay.scores, pruner.method.scores) and torch.equal(replay.seen, pruner.method.seen)

@@ -1,10 +1,12 @@
 """Data pruning: one object for the training loop (:class:`Pruner`), one interface for methods
 (:class:`PruningMethod`), a sampler and a spike monitor.
 
-Integration in a plain PyTorch loop: four changed lines (marked; ``examples/`` has complete loops
-for sadp models, SpikingJelly, snnTorch and batch-first event frames)::
+Integration in a plain PyTorch loop: five changed lines, the import and four marked ones
+(``examples/`` has complete loops for sadp models, SpikingJelly, snnTorch, batch-first event
+frames, a per-step LR schedule and DDP under torchrun)::
 
-    pruner = Pruner(model, len(train_ds), "sadp", ratio=0.3, epochs=E)          # sadp
+    import sadp                                                                # sadp
+    pruner = sadp.Pruner(model, train_ds, "sadp", ratio=0.3, epochs=E)         # sadp
     loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)       # sadp (was shuffle=True)
     for epoch in range(E):
         pruner.start_epoch(epoch)                                              # sadp
@@ -12,6 +14,7 @@ for sadp models, SpikingJelly, snnTorch and batch-first event frames)::
             out = model(x)                                                     # [T, B, K]
             loss = pruner.loss(out, y)                                         # sadp (was F.cross_entropy)
             optimizer.zero_grad(); loss.backward(); optimizer.step()
+        print(pruner.end_epoch())                                              # optional: EpochReport
 
 Resume with ``pruner.state_dict()`` / ``pruner.load_state_dict()``. ``sadp.train.Trainer`` prunes
 through the same object.
@@ -21,7 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget  # noqa: F401  (BatchStats: for methods)
-from sadp.pruning.facade import Pruner
+from sadp.pruning.facade import Criterion, EpochReport, Pruner
 from sadp.pruning.monitor import SpikeMonitor
 from sadp.data.base import WithIndex  # items become (x, y, index)
 from sadp.pruning.sampler import PruningSampler
@@ -37,6 +40,6 @@ def build_method(name: str, num_examples: int, **kwargs: Any) -> PruningMethod:
 # BatchStats (what one step tells a method) is internal: Pruner assembles it; methods import it
 # from sadp.pruning.base.
 __all__ = [
-    "EpochPlan", "ModelProbe", "Pruner", "PruningMethod", "PruningSampler", "SpikeMonitor", "WithIndex",
+    "Criterion", "EpochPlan", "EpochReport", "ModelProbe", "Pruner", "PruningMethod", "PruningSampler", "SpikeMonitor", "WithIndex",
     "budget", "build_method", "floor_scores", "horvitz_thompson_weights", "inclusion_probabilities", "systematic_pps",
 ]

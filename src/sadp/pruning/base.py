@@ -113,6 +113,9 @@ class PruningMethod:
     name: ClassVar[str] = ""  # set by METHODS.register
     needs_spikes: ClassVar[bool] = False  # ask the trainer to record spike counts per step
     needs_layer_spikes: ClassVar[bool] = False
+    # True when every pruned epoch selects exactly ``budget`` examples (so the whole run's epoch
+    # sizes, and a loop's step counts, are known before it starts: see :meth:`epoch_size`).
+    exact_budget: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ()
 
     def __init__(
@@ -176,6 +179,14 @@ class PruningMethod:
     def is_full_epoch(self, epoch: int) -> bool:
         """Whether ``epoch`` trains on every example with weight 1 (warm-up, annealing). Default: never."""
         return False
+
+    def epoch_size(self, epoch: int) -> int | None:
+        """How many examples ``select(epoch)`` will return, known before the run: N in full epochs,
+        K (``budget``) in pruned epochs of a method with ``exact_budget``; None where the count
+        depends on what training observes (InfoBatch, SeTa)."""
+        if self.ratio == 0.0 or self.is_full_epoch(epoch):
+            return self.num_examples
+        return self.budget if self.exact_budget else None
 
     def pruned_plan(self, epoch: int) -> EpochPlan:
         """The selection of a pruned epoch (``ratio > 0``, not a full epoch): a function of the

@@ -1,8 +1,9 @@
 """The one object a training loop talks to: :class:`Pruner`.
 
-Four changed lines in an ordinary PyTorch loop (marked ``# sadp``)::
+Five changed lines in an ordinary PyTorch loop (the import and four lines marked ``# sadp``)::
 
-    pruner = Pruner(model, len(train_ds), "sadp", ratio=0.3, epochs=E)          # sadp
+    import sadp                                                                # sadp
+    pruner = sadp.Pruner(model, train_ds, "sadp", ratio=0.3, epochs=E)         # sadp
     loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)       # sadp (was shuffle=True)
     for epoch in range(E):
         pruner.start_epoch(epoch)                                              # sadp
@@ -10,6 +11,7 @@ Four changed lines in an ordinary PyTorch loop (marked ``# sadp``)::
             out = model(x)                        # per-step logits [T, B, K] (or [B, K])
             loss = pruner.loss(out, y)                                         # sadp (was F.cross_entropy)
             optimizer.zero_grad(); loss.backward(); optimizer.step()
+        print(pruner.end_epoch())                 # optional: what the pruner did (EpochReport)
 
 The pruner owns everything between the loop and the method: the method (built from the registry),
 the sampler (this epoch's selection, shuffled, sharded across DDP ranks), the spike monitor
@@ -21,31 +23,96 @@ losses), the DDP all-gather of those statistics and the zero weight of the paddi
 It patches nothing global. A method declares what it needs with ``needs_spikes``,
 ``needs_layer_spikes`` and ``uses_output_error``; this class is the only place reading them.
 
-Contract: call ``loss`` once per batch of a loader built on ``pruner.sampler``, in the loader's
-order; the pruner then knows each batch's dataset indices and DDP padding by position (batches
-of ``(x, y, index)``, e.g. from :class:`sadp.pruning.WithIndex`, may pass ``indices=`` as well).
-A step's statistics go to the method once its backward pass is done: at the next ``loss`` call,
-at ``end_epoch`` or at ``state_dict``. ``end_epoch`` is optional in a loop (the next
-``start_epoch`` closes the open epoch); it returns the epoch's training loss and accuracy over the
-real examples of all ranks.
+Contract: call ``start_epoch(epoch)`` at the start of every epoch (the one entry point: the
+sampler's own ``set_epoch`` agrees with it or refuses) and ``loss`` once per batch of a loader built
+on ``pruner.sampler``, in the loader's order; the pruner then knows each batch's dataset indices and
+DDP padding by position (batches of ``(x, y, index)``, e.g. from :class:`sadp.pruning.WithIndex`,
+may pass ``indices=`` as well, and are checked against the sampler's order at each epoch's first
+batch). A step's statistics go to the method once its backward pass is done, in groups of at least
+``FLUSH_EXAMPLES`` examples (one ``observe`` of their concatenation: methods only scatter
+per-example values by index, so that equals one observe per step), at ``end_epoch`` and at
+``state_dict``. ``end_epoch`` is optional in a loop (the next
+``start_epoch`` closes the open epoch); it returns the epoch's :class:`EpochReport`, also kept as
+``pruner.report``.
+
+Misuse ends in one clear error line before or at the first batch, before anything is trained: a
+criterion that returns a scalar (``reduction="none"`` is needed), a tuple as ``out``, a spike-aware
+method on a model without spiking layers (``spiking_types=``) or without a classifier it can find
+(``head=``), a sampler driven by its own ``set_epoch`` or a forgotten ``start_epoch``, batch indices
+that are not the sampler's (a loader on another dataset or sampler), a dataset whose length changed.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence, Sized
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod
-from sadp.pruning.monitor import SpikeMonitor
+from sadp.pruning.monitor import SpikeMonitor, find_head, has_spiking_layer
 from sadp.pruning.sampler import PruningSampler
 from sadp.pruning.scores import output_error_from_gradients
 from sadp.registry import METHODS
 from sadp.utils import distributed as dist
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
+"""``(out, targets) -> [B]`` per-example losses; ``out`` as the model returned it (time in ``time_dim``
+moved to dim 0: [T, B, K], or [B, K])."""
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """What the pruner did in one epoch (returned by :meth:`Pruner.end_epoch`, kept as ``pruner.report``).
+
+    Counts are over all DDP ranks, padding duplicates left out; the spike statistics are None for
+    methods that record no spikes.
+
+    Attributes:
+        epoch: the epoch (as given to ``start_epoch``).
+        num_examples: N, the training set's size.
+        selected: examples in the epoch's selection.
+        trained: examples that went through ``loss`` (equal to ``selected`` unless the loader drops
+            the last partial batch or the loop stopped early).
+        steps: ``loss`` calls (batches) on this rank.
+        loss: mean unweighted per-example loss of the trained examples.
+        accuracy: share of trained examples whose readout (mean over T) argmax is the target.
+        weight_min, weight_max: range of the loss weights w_i of the selected examples.
+        spike_factor_mean, spike_factor_cv: mean and coefficient of variation over the trained
+            examples of the spike factor mean_t sqrt(n_t + 1), n_t the spike count entering the
+            classifier at step t (SADP's score is ||softmax(z) - y|| times this factor: with a CV
+            near 0 it ranks like the ANN bound ``grad_bound``).
+        head_silent_share: share of trained examples with no spike into the classifier at any step.
+        method: the method's own numbers (e.g. ``var_ratio_pred`` for importance sampling).
+    """
+
+    epoch: int
+    num_examples: int
+    selected: int
+    trained: int
+    steps: int
+    loss: float
+    accuracy: float
+    weight_min: float
+    weight_max: float
+    spike_factor_mean: float | None = None
+    spike_factor_cv: float | None = None
+    head_silent_share: float | None = None
+    method: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def __str__(self) -> str:
+        """One line for a per-epoch print."""
+        line = (f"selected {self.selected}/{self.num_examples}, trained {self.trained} in {self.steps} steps, "
+                f"loss {self.loss:.4f}, acc {self.accuracy:.3f}, weights {self.weight_min:.3g}-{self.weight_max:.3g}")
+        if self.spike_factor_mean is not None:
+            line += (f", spike factor {self.spike_factor_mean:.3f} (CV {self.spike_factor_cv:.3f}), "
+                     f"silent head inputs {100 * (self.head_silent_share or 0.0):.1f}%")
+        return line
 
 
 @dataclass
@@ -61,23 +128,41 @@ class _Step:
 class Pruner:
     """Dynamic data pruning for any training loop; see the module docstring for the loop.
 
+    What ``loss`` minimises: mean_i w_i L_i over the batch's B positions, L_i the per-example
+    loss of ``criterion`` (default: cross-entropy of the mean readout) and w_i the epoch's loss
+    weight of example i (0 for DDP padding duplicates). Each method's weights
+    (docs/methods.md, "Loss weights"): 1 for every kept example in full-data epochs and for
+    ``full``, ``random_static``, ``random_dynamic``, ``rs2``, ``ucb``, ``epsilon_greedy``, ``el2n``,
+    ``forgetting``, ``grand``, ``seta`` and ``orderdp``; Horvitz-Thompson K/(N pi_i) for ``sadp``,
+    ``grad_bound`` and ``loss`` (capped at ``clip``, or 1 with ``weighted=False``); 1/(1 - r) for
+    the kept below-mean-loss examples of ``infobatch`` and 1 for its others.
+
     Args:
         model: the model being trained (unwrapped: hooks go on its modules; the forward pass may
             run through a DDP or compiled wrapper of it).
-        num_examples: size of the training set (dataset indices are 0..num_examples-1).
+        data: the training set (its ``len`` is N; dataset indices are 0..N-1), or N as an int.
+            The dataset is preferred: the pruner checks at every ``start_epoch`` that its length
+            has not changed; an int is trusted (a wrong one trains on the first N examples or
+            fails in the dataset), checked only against ``indices=`` passed to ``loss``.
         method: a registered method name (``sadp.METHODS.names()``) or a built :class:`PruningMethod`
             (its own ``ratio``, ``epochs`` and ``seed`` are used then).
         ratio: pruned fraction per pruned epoch, in [0, 1).
         epochs: epochs of the run (methods anneal to full data at the end).
         seed: selection and shuffle seed (identical on every rank).
         options: the method's options, e.g. ``{"score": "multilayer"}``.
-        criterion: ``(out [T, B, K] or [B, K], y) -> [B]`` per-example losses; default cross-entropy
-            of the mean readout ``out.mean(0)`` (with ``label_smoothing``), the only loss for which
-            the output error is read off the backward pass (other losses: methods compute it).
+        criterion: the training loss per example, ``(out, y) -> [B]`` (``out`` [T, B, K] with time
+            moved first, or [B, K]): e.g. ``lambda out, y: F.cross_entropy(out.mean(0), y,
+            reduction="none")`` or ``snntorch.functional.ce_rate_loss(reduction="none")``. A
+            criterion that reduces (shape other than [B]) is refused at the first batch. Default:
+            cross-entropy of the mean readout ``out.mean(0)`` (with ``label_smoothing``), the only
+            loss for which the output error is read off the backward pass (other losses: methods
+            compute it from the readout logits ``out.mean(0)``).
         time_dim: where time is in the model's output and head input: 0 for [T, B, ...] (sadp,
             SpikingJelly multi-step), 1 for batch-first [B, T, ...] (tonic frames kept batch first).
-        head: the classifier module whose input is the last spiking layer's output (default
-            ``model.head``; without one, the last spiking layer's output is counted).
+        head: the classifier module whose input is the last spiking layer's output. Default
+            ``model.head``; else the last ``nn.Linear`` of the model (SpikingJelly and snnTorch
+            stacks), whose input is checked to be non-negative at the first batch; a spike-aware
+            method on a model with neither is refused.
         spiking_types: extra neuron classes for the monitor (sadp, SpikingJelly and snnTorch
             neurons are found by type).
         probe: the model and the training set in index order, for methods that score with the
@@ -85,12 +170,16 @@ class Pruner:
         shuffle: shuffle each epoch's selection (seeded).
         rank, world_size: this process's share under DDP (default: from ``torch.distributed``).
         device: where method state lives (default: the model's device).
+
+    Attributes:
+        sampler: the :class:`PruningSampler` to build the loader on.
+        report: the last ended epoch's :class:`EpochReport` (None before).
     """
 
     def __init__(
         self,
         model: nn.Module,
-        num_examples: int,
+        data: Sized | int,
         method: str | PruningMethod = "sadp",
         *,
         ratio: float = 0.3,
@@ -110,6 +199,11 @@ class Pruner:
     ) -> None:
         if time_dim not in (0, 1):
             raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
+        if isinstance(data, bool) or not (isinstance(data, int) or hasattr(data, "__len__")):
+            raise TypeError(f"Pruner(model, data, ...): data must be the training set (with a len) or its size, "
+                            f"got {type(data).__name__}")
+        self.dataset: Sized | None = None if isinstance(data, int) else data
+        num_examples = data if isinstance(data, int) else len(data)
         if device is None:
             device = next((p.device for p in model.parameters()), torch.device("cpu"))
         if isinstance(method, PruningMethod):
@@ -128,66 +222,157 @@ class Pruner:
         self.world_size = dist.world_size() if world_size is None else world_size
         self.sampler = PruningSampler(self.method, shuffle=shuffle, seed=self.method.seed,
                                       rank=self.rank, world_size=self.world_size)
+        self.sampler.driven_by_pruner = True
         # The capability flags, read here and nowhere else.
         layers = bool(self.method.needs_layer_spikes)
-        self.monitor = (SpikeMonitor(model, head=head, layers=layers, extra_types=spiking_types, time_dim=time_dim)
+        self.monitor = (self._build_monitor(model, head, layers, spiking_types)
                         if self.method.needs_spikes or layers else None)
         self.capture_output_error = criterion is None and bool(self.method.uses_output_error)
         self.epoch: int | None = None  # the epoch started last
         self.epoch_open = False  # started and not yet ended (its method.end_epoch still due)
+        self.report: EpochReport | None = None
+        self._plan: EpochPlan | None = None
+        self._unit_weights = False
         self._cursor = 0  # examples of this rank's epoch order consumed by loss()
-        self._pending: _Step | None = None
+        self._steps = 0
+        self._pending: list[_Step] = []  # steps whose statistics wait for the method (see _flush)
+        self._pending_examples = 0
         self._reset_totals()
+
+    def _build_monitor(self, model: nn.Module, head: nn.Module | None, layers: bool,
+                       spiking_types: Sequence[type]) -> SpikeMonitor:
+        name = self.method.name or type(self.method).__name__
+        check: str | None = None
+        if head is None:
+            found = find_head(model)
+            spiking = has_spiking_layer(model, spiking_types)
+            if found is None or (found[0] != "head" and not spiking):
+                what = "no spiking layer of a known type (sadp, SpikingJelly, snnTorch neurons)" if not spiking else \
+                       "no classifier it can find (no model.head, no nn.Linear)"
+                raise ValueError(
+                    f"pruning method {name!r} counts the spikes entering the classifier, but the model has {what}: "
+                    "pass your neuron classes as spiking_types=(...) and the classifier as head=..., or use a method "
+                    "that needs no spikes (e.g. 'grad_bound', the ANN bound)"
+                )
+            head = found[1]
+            if found[0] != "head":
+                check = f"{found[0]!r} (the model's last nn.Linear, taken as the classifier)"
+        return SpikeMonitor(model, head=head, layers=layers, extra_types=spiking_types, time_dim=self.time_dim,
+                            check_head=check)
+
+    # -- sizing a run ------------------------------------------------------------------
+    def steps_per_epoch(self, batch_size: int, drop_last: bool = False) -> list[int]:
+        """This rank's number of batches in every epoch of the run (index = epoch), known before
+        the first ``start_epoch``: size a per-step LR schedule with ``sum(...)`` (or
+        :meth:`total_steps`). Exact for methods whose epoch sizes are known in advance (full data
+        and annealed epochs: N; pruned epochs: K, or OrderDP's q); raises ValueError for methods whose
+        pruned epochs' sizes depend on training (``infobatch``, ``seta``): for those, ``len(loader)``
+        after each ``start_epoch`` is that epoch's count."""
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        sizes = [self.method.epoch_size(e) for e in range(self.method.epochs)]
+        unknown = [e for e, size in enumerate(sizes) if size is None]
+        if unknown:
+            raise ValueError(
+                f"pruning method {self.method.name!r} selects a number of examples that depends on training "
+                f"(epochs {unknown[0]}..{unknown[-1]}), so its step counts are not known before the run: read "
+                "len(loader) after each pruner.start_epoch(epoch), or use a method with exact K (e.g. 'sadp', 'random_dynamic')"
+            )
+        steps = []
+        for size in sizes:
+            share = -(-int(size) // self.world_size)  # every rank's share, DDP padding included
+            steps.append(share // batch_size if drop_last else -(-share // batch_size))
+        return steps
+
+    def total_steps(self, batch_size: int, drop_last: bool = False) -> int:
+        """``sum(steps_per_epoch(batch_size, drop_last))``: e.g. ``OneCycleLR(opt, lr, total_steps=...)``."""
+        return sum(self.steps_per_epoch(batch_size, drop_last))
 
     # -- the epoch ---------------------------------------------------------------------
     def start_epoch(self, epoch: int) -> EpochPlan:
         """Close the open epoch, let the method score with the model if it does (``probe``), select
-        this epoch's examples and fix their order; ``len(loader)`` is the coming epoch's from now."""
+        this epoch's examples and fix their order; ``len(loader)`` is the coming epoch's from now.
+        Call it at the start of every epoch: it is the only way to advance the sampler."""
+        if self.dataset is not None and len(self.dataset) != self.num_examples:
+            raise ValueError(f"the training set now has {len(self.dataset)} examples, the Pruner was built for "
+                             f"{self.num_examples}: build a new Pruner for a changed dataset")
         if self.epoch_open:
             self.end_epoch()
         if self.monitor is not None:
             self.monitor.stop()  # the probe's passes are not training steps
         if self.probe is not None:
             self.method.before_epoch(epoch, self.probe)
-        plan = self.sampler.set_epoch(epoch)
-        self.epoch, self.epoch_open, self._cursor = epoch, True, 0
+        self.sampler._starting = epoch
+        try:
+            plan = self.sampler.set_epoch(epoch)
+        finally:
+            self.sampler._starting = None
+        self._plan = plan
+        # Full-data epochs of a method with the default weighted_loss: the loss is the plain mean.
+        self._unit_weights = (type(self.method).weighted_loss is PruningMethod.weighted_loss
+                              and len(plan) == self.num_examples and bool((plan.weights == 1).all()))
+        self.epoch, self.epoch_open, self._cursor, self._steps = epoch, True, 0, 0
         self._reset_totals()
         if self.monitor is not None:
             self.monitor.start(training_only=True)
         return plan
 
-    def end_epoch(self) -> dict[str, float]:
-        """Observe the last step, end the method's epoch and return the epoch's training
-        ``loss`` (mean per-example loss), ``accuracy`` (mean readout) and ``examples`` over the real
-        examples of all ranks (DDP padding duplicates left out)."""
+    def end_epoch(self) -> EpochReport:
+        """Observe the last step, end the method's epoch and return what the epoch did
+        (:class:`EpochReport`: selected and trained examples, loss, accuracy, weight range, spike
+        statistics), over the real examples of all ranks (DDP padding duplicates left out)."""
         if not self.epoch_open:
-            raise RuntimeError("end_epoch() without an open epoch: call start_epoch(epoch) first")
-        self._observe_pending()
+            raise RuntimeError("end_epoch() without an open epoch: call pruner.start_epoch(epoch) first")
+        self._flush()
         if self.monitor is not None:
             self.monitor.stop()
         assert self.epoch is not None
         self.method.end_epoch(self.epoch)
         self.epoch_open = False
-        loss_sum, correct, seen = self._loss_sum, self._correct, self._seen
+        device = self.method.device
+        loss_sum = torch.cat(self._losses).double().sum() if self._losses else torch.zeros((), device=device, dtype=torch.float64)
+        correct = torch.cat(self._hits).sum() if self._hits else torch.zeros((), device=device, dtype=torch.long)
+        seen = self._seen
         if self.world_size > 1:
             totals = dist.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                                       torch.tensor(float(seen), device=loss_sum.device).double()]))
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
-        return {"loss": loss_sum.item() / max(1, seen), "accuracy": correct.item() / max(1, seen), "examples": seen}
+        spikes: dict[str, float | None] = {}
+        if self.monitor is not None:
+            nan = float("nan")
+            f = torch.cat(self._factors) if self._factors else torch.zeros(0, dtype=torch.float64)  # all ranks'
+            mean = float(f.mean()) if len(f) else nan
+            spikes = {"spike_factor_mean": mean,
+                      "spike_factor_cv": float(f.std(unbiased=False)) / mean if len(f) else nan,
+                      "head_silent_share": float((f == 1.0).double().mean()) if len(f) else nan}  # f = 1: no spike
+        plan = self._plan
+        w = plan.weights[plan.indices.to(plan.weights.device)] if plan is not None and len(plan) else None
+        self.report = EpochReport(
+            epoch=self.epoch, num_examples=self.num_examples, selected=len(plan) if plan is not None else 0,
+            trained=seen, steps=self._steps, loss=loss_sum.item() / max(1, seen),
+            accuracy=correct.item() / max(1, seen),
+            weight_min=float(w.min()) if w is not None else float("nan"),
+            weight_max=float(w.max()) if w is not None else float("nan"),
+            method=dict(self.method.epoch_diagnostics()), **spikes,
+        )
+        return self.report
 
     # -- the step ----------------------------------------------------------------------
     def loss(self, out: Tensor, targets: Tensor, indices: Tensor | None = None) -> Tensor:
-        """The weighted training loss of this batch (a scalar to call ``backward`` on).
+        """The weighted training loss of this batch, mean_i w_i L_i over its B positions (a scalar
+        to call ``backward`` on; see the class docstring for each method's weights w_i).
 
-        ``out``: the model's output for the batch, per-step logits with time in ``time_dim``
-        ([T, B, K] by default) or readout logits [B, K]; ``targets``: [B] class indices;
-        ``indices``: the batch's dataset indices if the loader yields them (otherwise known from
-        the sampler's order). Records the batch's statistics for the method.
+        ``out``: the model's output for the batch, one tensor: per-step outputs with time in
+        ``time_dim`` ([T, B, K] by default) or readout logits [B, K]; ``targets``: [B] class
+        indices; ``indices``: the batch's dataset indices if the loader yields them (otherwise known
+        from the sampler's order). Records the batch's statistics for the method.
         """
-        self._observe_pending()
         if not self.epoch_open:
-            raise RuntimeError("call pruner.start_epoch(epoch) before the epoch's first loss()")
-        out = out.float()
+            raise RuntimeError("call pruner.start_epoch(epoch) at the start of each epoch, before its first loss()")
+        if not isinstance(out, Tensor):
+            raise TypeError(_not_a_tensor(out))
+        if out.dtype != torch.float32:
+            out = out.float()
         if out.dim() == 3 and self.time_dim != 0:
             out = out.movedim(self.time_dim, 0)
         if out.dim() not in (2, 3):
@@ -205,32 +390,47 @@ class Pruner:
             per_example = F.cross_entropy(z, targets, reduction="none", label_smoothing=self.label_smoothing)
         else:
             per_example = self.criterion(out, targets)
-        weighted = per_example if valid is None else per_example * valid  # padding: zero weight
-        loss = self.method.weighted_loss(weighted, indices)
+            if not isinstance(per_example, Tensor) or per_example.shape != (batch,):
+                shape = tuple(per_example.shape) if isinstance(per_example, Tensor) else type(per_example).__name__
+                raise ValueError(
+                    f"criterion returned {shape}, not one loss per example [{batch}]: build it with "
+                    'reduction="none" (e.g. F.cross_entropy(..., reduction="none"), '
+                    'snntorch.functional.ce_rate_loss(reduction="none"))'
+                )
+        if valid is None and self._unit_weights:
+            loss = per_example.mean()  # a full-data epoch: every weight 1 (mean_i w_i L_i without the gather)
+        else:
+            weighted = per_example if valid is None else per_example * valid  # padding: zero weight
+            loss = self.method.weighted_loss(weighted, indices)
 
-        logits = out.detach().mean(0) if out.dim() == 3 else out.detach()
-        step = _Step(BatchStats(indices=indices, logits=logits, targets=targets, loss=per_example.detach(),
+        step = _Step(BatchStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
                                 spike_counts=counts, layer_spike_counts=layer_counts,
                                 step_logits=out.detach() if out.dim() == 3 else None), valid)
         if self.capture_output_error and z.requires_grad and per_example.requires_grad:
             # dL/dz_i = c_i (p_i - y_i) and dL/dl_i = c_i: backward computes ||p_i - y_i|| for free.
             z.register_hook(lambda g: setattr(step, "logit_grad", g))
             per_example.register_hook(lambda g: setattr(step, "loss_grad", g))
-        self._pending = step
-        self._count(per_example.detach(), logits, targets, valid)
+        # The earlier steps' backward passes are done: hand them to the method in groups (fewer,
+        # larger tensor operations than one observe per step), at the same step on every rank.
+        if self._pending and (self._pending_examples >= FLUSH_EXAMPLES or _shape_key(self._pending[0]) != _shape_key(step)):
+            self._flush()
+        self._pending.append(step)
+        self._pending_examples += batch
+        self._seen += batch if valid is None else int(self.sampler.valid[self._cursor - batch:self._cursor].sum())
+        self._steps += 1
         return loss
 
     # -- state -------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
         """The method's state (scores, counters) and the epoch position, for resuming exactly."""
-        self._observe_pending()
+        self._flush()
         return {"method": self.method.state_dict(), "epoch": self.epoch, "epoch_open": self.epoch_open}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore ``state_dict()``; an epoch saved open is ended by the next ``start_epoch``."""
         self.method.load_state_dict(state["method"])
         self.epoch, self.epoch_open = state.get("epoch"), bool(state.get("epoch_open", False))
-        self._pending, self._cursor = None, 0
+        self._pending, self._pending_examples, self._cursor, self._steps, self._plan = [], 0, 0, 0, None
         self._reset_totals()
 
     def remove(self) -> None:
@@ -244,14 +444,32 @@ class Pruner:
         start, stop = self._cursor, self._cursor + batch
         if stop > len(self.sampler.order):
             raise RuntimeError(
-                f"loss() got {stop} examples this epoch but this rank's share has {len(self.sampler.order)}: "
-                "build the loader on pruner.sampler, call start_epoch(epoch) before each epoch and loss() once per batch"
+                f"loss() got {stop} examples in epoch {self.epoch} but this rank's share has {len(self.sampler.order)}: "
+                "call pruner.start_epoch(epoch) at the start of each epoch, build the loader on pruner.sampler and "
+                "call loss() once per batch"
             )
-        self._cursor = stop
         if indices is None:
-            indices = self.sampler.order[start:stop].to(device, non_blocking=True)
+            indices = self.sampler.order[start:stop]
+            if indices.device != device:
+                indices = indices.to(device, non_blocking=True)
+        elif start == 0:  # the epoch's first batch: are these the sampler's examples? (one host sync per epoch)
+            self._check_indices(indices, self.sampler.order[start:stop])
+        self._cursor = stop
         valid = None if self.world_size == 1 else self.sampler.valid[start:stop].to(device, non_blocking=True)
         return indices, valid
+
+    def _check_indices(self, indices: Tensor, expected: Tensor) -> None:
+        got = indices.detach().cpu().long()
+        if len(got) and int(got.max()) >= self.num_examples:
+            raise ValueError(
+                f"batch index {int(got.max())} is beyond the {self.num_examples} examples the Pruner was built for: "
+                "pass the training set itself, Pruner(model, train_ds, ...), and build the loader on it and pruner.sampler"
+            )
+        if not torch.equal(got, expected):
+            raise ValueError(
+                "the batch's dataset indices are not the ones pruner.sampler gave for this position: build the "
+                "loader on pruner.sampler over the training set the Pruner was given"
+            )
 
     def _check_counts(self, counts: Tensor | None, layer_counts: list[Tensor] | None, batch: int,
                       steps: int | None) -> None:
@@ -271,37 +489,76 @@ class Pruner:
                     "model run more than once since the last loss(), or is it batch-first (pass time_dim=1)?"
                 )
 
-    def _observe_pending(self) -> None:
-        """Feed the last step's statistics (all ranks', padding left out) to the method."""
-        step, self._pending = self._pending, None
-        if step is None:
+    def _flush(self) -> None:
+        """Feed the pending steps' statistics (all ranks', padding left out) to the method as one
+        batch, and keep their losses, hits and spike factors for the report. Methods only scatter
+        per-example values by index (base.py), so one observe of the concatenation equals one per step."""
+        steps, self._pending, self._pending_examples = self._pending, [], 0
+        if not steps:
             return
-        stats = step.stats
+        stats, valid = _concat(steps)
         # Statistics are method bookkeeping, not part of the step's mixed-precision region.
-        with torch.no_grad(), torch.autocast(stats.logits.device.type, enabled=False):
-            if step.logit_grad is not None and step.loss_grad is not None:
-                stats.output_error = output_error_from_gradients(step.logit_grad, step.loss_grad, stats.targets,
+        device_type = stats.logits.device.type
+        no_amp = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(device_type) else nullcontext()
+        with torch.no_grad(), no_amp:
+            if all(s.logit_grad is not None and s.loss_grad is not None for s in steps):
+                logit_grad = torch.cat([s.logit_grad for s in steps]) if len(steps) > 1 else steps[0].logit_grad
+                loss_grad = torch.cat([s.loss_grad for s in steps]) if len(steps) > 1 else steps[0].loss_grad
+                stats.output_error = output_error_from_gradients(logit_grad, loss_grad, stats.targets,  # type: ignore[arg-type]
                                                                  self.label_smoothing)
-            if step.valid is not None:
-                stats = _gather(stats, step.valid)
+            hits = stats.logits.argmax(1) == stats.targets
+            self._losses.append(stats.loss if valid is None else stats.loss * valid)
+            self._hits.append(hits if valid is None else hits & valid)
+            if valid is not None:
+                stats = _gather(stats, valid)
             self.method.observe(stats)
-
-    def _count(self, per_example: Tensor, logits: Tensor, targets: Tensor, valid: Tensor | None) -> None:
-        correct = logits.argmax(1) == targets
-        if valid is None:
-            self._loss_sum += per_example.sum()
-            self._correct += correct.sum()
-            self._seen += len(targets)
-        else:
-            self._loss_sum += (per_example * valid).sum()
-            self._correct += (correct & valid).sum()
-            self._seen += int(self.sampler.valid[self._cursor - len(targets):self._cursor].sum())  # CPU mask: no sync
+            if stats.spike_counts is not None:  # for the report: spike factor mean_t sqrt(n_t + 1) [B]
+                self._factors.append((stats.spike_counts.double() + 1.0).sqrt_().mean(0))
 
     def _reset_totals(self) -> None:
-        device = self.method.device
-        self._loss_sum = torch.zeros((), device=device)
-        self._correct = torch.zeros((), device=device, dtype=torch.long)
+        self._losses: list[Tensor] = []  # per step [B], padding zeroed
+        self._hits: list[Tensor] = []  # per step [B] bool, padding False
+        self._factors: list[Tensor] = []  # per observed step, all ranks' real examples: spike factors [B]
         self._seen = 0
+
+
+FLUSH_EXAMPLES = 1024  # steps are handed to the method once this many examples are pending
+
+
+def _shape_key(step: _Step) -> tuple:
+    """Steps whose statistics concatenate along the batch: the same T, layers and padding mask use."""
+    s = step.stats
+    return (None if s.spike_counts is None else s.spike_counts.shape[0],
+            None if s.layer_spike_counts is None else tuple(c.shape[0] for c in s.layer_spike_counts),
+            None if s.step_logits is None else s.step_logits.shape[0], step.valid is None)
+
+
+def _concat(steps: list[_Step]) -> tuple[BatchStats, Tensor | None]:
+    """The steps' statistics as one batch (time-major tensors joined along the batch, dim 1)."""
+    if len(steps) == 1:
+        return steps[0].stats, steps[0].valid
+    first, cat = steps[0].stats, torch.cat
+    layers = first.layer_spike_counts
+    stats = BatchStats(
+        indices=cat([s.stats.indices for s in steps]), logits=cat([s.stats.logits for s in steps]),
+        targets=cat([s.stats.targets for s in steps]), loss=cat([s.stats.loss for s in steps]),
+        spike_counts=None if first.spike_counts is None else cat([s.stats.spike_counts for s in steps], 1),  # type: ignore[misc]
+        layer_spike_counts=None if layers is None else [
+            cat([s.stats.layer_spike_counts[i] for s in steps], 1) for i in range(len(layers))],  # type: ignore[index]
+        step_logits=None if first.step_logits is None else cat([s.stats.step_logits for s in steps], 1),  # type: ignore[misc]
+    )
+    return stats, None if steps[0].valid is None else cat([s.valid for s in steps])  # type: ignore[misc]
+
+
+def _not_a_tensor(out: Any) -> str:
+    """The one-line error for a model output that is not one tensor (snnTorch nets return tuples)."""
+    if isinstance(out, (tuple, list)):
+        parts = ", ".join(f"out[{i}] {tuple(o.shape) if isinstance(o, Tensor) else type(o).__name__}"
+                          for i, o in enumerate(out))
+        return (f"pruner.loss(out, y) got a {type(out).__name__} ({parts}), not one tensor: pass the element the "
+                "loss is computed from, e.g. out[0] for snnTorch's (spk_rec, mem_rec) with "
+                'criterion=snntorch.functional.ce_rate_loss(reduction="none")')
+    return f"pruner.loss(out, y): out must be the model's output tensor, got {type(out).__name__}"
 
 
 def _gather(stats: BatchStats, valid: Tensor) -> BatchStats:

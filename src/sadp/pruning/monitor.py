@@ -5,7 +5,9 @@
   last spiking layer (for average-pooled spikes in [0, 1] the sum still bounds ||x_t||^2). Input
   with a time dimension ([T, B, D], or [B, T, D] with ``time_dim=1``) is one multi-step call;
   input [B, D] is one step of a loop over time (snnTorch style), and successive calls are stacked
-  along T. A model without ``head`` falls back to the output of its last spiking layer.
+  along T. A model without ``head`` falls back to the output of its last spiking layer (the
+  :class:`~sadp.pruning.Pruner` never relies on that: it hooks ``model.head``, else the model's last
+  ``nn.Linear`` (:func:`find_head`), else refuses).
 * Every spiking layer (``layers=True``): forward hooks on each spiking module, found by type:
   :class:`sadp.snn.SpikingNeuron`, SpikingJelly ``neuron.BaseNode`` (multi-step [T, B, ...] when
   its ``step_mode`` is ``"m"``, else one call per step) and snnTorch ``SpikingNeuron`` (``Leaky``
@@ -60,6 +62,24 @@ def _is_multi_step(module: nn.Module) -> bool:
     return getattr(module, "step_mode", "s") == "m"  # SpikingJelly; snnTorch is always single-step
 
 
+def has_spiking_layer(model: nn.Module, extra_types: Sequence[type] = ()) -> bool:
+    """Whether ``model`` holds a neuron module of a known type (or of ``extra_types``)."""
+    types = spiking_module_types() + tuple(extra_types)
+    return any(isinstance(m, types) for m in model.modules())
+
+
+def find_head(model: nn.Module) -> tuple[str, nn.Module] | None:
+    """The classifier whose input the spike-aware score counts, for models that do not name it:
+    ``model.head`` if it is a module, else the last ``nn.Linear`` in registration order (SpikingJelly's
+    ``layer.Linear`` and snnTorch's ``nn.Linear -> Leaky`` stacks: the input of the last Linear is
+    the last hidden layer's spikes). None when there is neither."""
+    head = getattr(model, "head", None)
+    if isinstance(head, nn.Module):
+        return "head", head
+    linears = [(name, m) for name, m in model.named_modules() if isinstance(m, nn.Linear)]
+    return linears[-1] if linears else None
+
+
 def _first_tensor(out: Any) -> Tensor | None:
     if isinstance(out, Tensor):
         return out
@@ -78,7 +98,10 @@ class SpikeMonitor:
         layers: bool = False,
         extra_types: Sequence[type] = (),
         time_dim: int = 0,
+        check_head: str | None = None,
     ) -> None:
+        """``check_head``: a description of a head found by :func:`find_head` rather than named;
+        its first recorded input is checked to be spikes (no negative values), else ValueError."""
         if time_dim not in (0, 1):
             raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
         self.active = False
@@ -90,6 +113,7 @@ class SpikeMonitor:
         types = spiking_module_types() + tuple(extra_types)
         self.spiking = [(name, m) for name, m in model.named_modules() if isinstance(m, types)]
         self.head = head if head is not None else getattr(model, "head", None)
+        self._check_head = check_head
         self._handles: list[Any] = []
         self._head_parts: list[Tensor] = []
         self._layer_parts: list[list[Tensor]] = [[] for _ in self.spiking]
@@ -111,10 +135,11 @@ class SpikeMonitor:
     @staticmethod
     def _step_counts(x: Tensor, multi_step: bool, time_dim: int = 0) -> Tensor:
         """[T, B] sums over features for multi-step input (time in ``time_dim``), [1, B] for one step."""
-        x = x.detach()
+        x = x.detach()  # one reduction per call: this runs in every training step
         if multi_step:
-            return x.movedim(time_dim, 0).flatten(2).float().sum(-1)
-        return x.flatten(1).float().sum(-1).unsqueeze(0)
+            counts = x.sum(tuple(range(2, x.dim())), dtype=torch.float32) if x.dim() > 2 else x.float()
+            return counts if time_dim == 0 else counts.t()
+        return x.sum(tuple(range(1, x.dim())), dtype=torch.float32).unsqueeze(0)
 
     def _recording(self, module: nn.Module) -> bool:
         if not self.active:
@@ -130,8 +155,15 @@ class SpikeMonitor:
         if not isinstance(x, Tensor) or x.dim() < 2:
             expected = "[B, T, D]" if self.time_dim == 1 else "[T, B, D]"
             raise ValueError(f"head input should be {expected} or one step [B, D], got {getattr(x, 'shape', type(x))}")
-        with torch.no_grad():
-            self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
+        if self._check_head is not None:  # once, at the first recorded batch: one host sync per run
+            found, self._check_head = self._check_head, None
+            low = float(x.detach().min())
+            if low < 0:
+                raise ValueError(
+                    f"the input of {found} has negative values ({low:.3g}), so it is not spikes: pass "
+                    "head=<the module whose input is the last spiking layer's output> to Pruner"
+                )
+        self._head_parts.append(self._step_counts(x, x.dim() >= 3, self.time_dim))
 
     def _make_layer_hook(self, i: int, multi_step: bool):
         def hook(module: nn.Module, args: tuple, out: Any) -> None:
@@ -140,8 +172,7 @@ class SpikeMonitor:
             s = _first_tensor(out)
             if s is None:
                 return
-            with torch.no_grad():
-                self._layer_parts[i].append(self._step_counts(s, multi_step))
+            self._layer_parts[i].append(self._step_counts(s, multi_step))
 
         return hook
 
@@ -178,14 +209,14 @@ class SpikeMonitor:
     def counts(self) -> Tensor | None:
         """[T, B] spike counts of the head's input from the last ``record()``, or None."""
         parts = self._head_parts if self._head_from_layer is None else self._layer_parts[self._head_from_layer]
-        return torch.cat(parts) if parts else None
+        return (parts[0] if len(parts) == 1 else torch.cat(parts)) if parts else None
 
     @property
     def layer_counts(self) -> list[Tensor] | None:
         """Per spiking layer [T, B] counts (``layers=True``), or None."""
         if not self.layers:
             return None
-        return [torch.cat(p) for p in self._layer_parts if p]
+        return [p[0] if len(p) == 1 else torch.cat(p) for p in self._layer_parts if p]
 
     @property
     def layer_names(self) -> list[str]:

@@ -5,7 +5,7 @@
         out = model(inputs.encode(x))        # [T, B, K]; the pruner's monitor records spike counts
         loss = pruner.loss(out, y, idx)      # weighted per-example loss; statistics for the method
         ...                                  # backward and optimiser step (AMP, DDP)
-    pruner.end_epoch()                       # last statistics, method.end_epoch, epoch loss/accuracy
+    pruner.end_epoch()                       # last statistics, method.end_epoch, the EpochReport
 
 Each epoch ends with an atomic checkpoint (model, optimiser, pruner state, RNG states, history),
 so ``resume=True`` continues a killed run exactly as if it had not stopped.
@@ -236,14 +236,16 @@ class Trainer:
         if bar is not None:
             bar.close()
         totals = self.pruner.end_epoch()  # over the real examples of all ranks (no DDP padding)
-        train_loss = totals["loss"]
+        train_loss = totals.loss
         if not math.isfinite(train_loss):
             raise NonFiniteLossError(
                 f"training loss became {train_loss} in epoch {epoch + 1}; last good checkpoint kept at "
                 f"{self.out / CHECKPOINT}. Try a lower --lr."
             )
-        return {"train_loss": train_loss, "train_acc": totals["accuracy"],
-                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan)}
+        spikes = {k: getattr(totals, k) for k in ("spike_factor_mean", "spike_factor_cv", "head_silent_share")
+                  if getattr(totals, k) is not None}  # spike-aware methods: from the pruner's EpochReport
+        return {"train_loss": train_loss, "train_acc": totals.accuracy,
+                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan), **spikes}
 
     def _lr(self, epoch: int, step: int, steps: int) -> float:
         cfg = self.cfg

@@ -25,6 +25,7 @@ from sadp.registry import METHODS
 
 class BanditMethod(ScheduledMethod):
     state_attrs: ClassVar[tuple[str, ...]] = ("mean", "var", "seen")
+    exact_budget = True  # top K (UCB), (1 - eps) K + eps K (epsilon-greedy)
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", ema: float = 0.9, anneal: float = 0.0,

@@ -36,6 +36,7 @@ class ImportanceSampling(ScheduledMethod):
     """Base of the score-proportional methods; subclasses implement :meth:`score`."""
 
     state_attrs: ClassVar[tuple[str, ...]] = ("scores", "seen")
+    exact_budget = True  # systematic PPS draws exactly round(sum pi) = K
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", floor: float = 0.1, ema: float = 0.0,
@@ -156,9 +157,8 @@ class SADP(ImportanceSampling):
                      "score=multilayer is derived for the mean readout only; use readout=mean")
         check_option(isinstance(bias, bool), self.name, f"bias must be true or false, got {bias!r}")
         self.score_kind, self.readout, self.bias = score, readout, bias
-        # Sum, sum of squares and count of this epoch's spike factors mean_t sqrt(n_t + 1), and how
-        # many were silent (factor 1): where the factor barely varies, SADP ranks like the ANN bound.
-        self._factor_stats = torch.zeros(4, dtype=torch.float64, device=self.device)
+        # The spike factor's mean and CV and the silent head inputs per epoch are in the Pruner's
+        # EpochReport (where the factor barely varies, SADP ranks like the ANN bound).
         # Instance attribute shadows the class flag: the trainer asks for every layer's counts.
         self.needs_layer_spikes = score == "multilayer"  # type: ignore[misc]
 
@@ -186,22 +186,5 @@ class SADP(ImportanceSampling):
             if stats.step_logits is None:
                 raise ValueError("sadp readout=per_step needs BatchStats.step_logits [T, B, K]")
             return sadp_step_score(stats.step_logits, stats.targets, stats.spike_counts, self.bias)
-        factor = spike_term(stats.spike_counts, self.bias)
-        f = factor.detach().double().to(self.device)
-        silent = (stats.spike_counts == 0).all(0).to(self.device)
-        self._factor_stats += torch.stack([f.sum(), f.square().sum(), f.new_tensor(float(len(f))), silent.double().sum()])
-        return batch_output_error(stats.logits, stats.targets, stats.output_error) * factor
+        return batch_output_error(stats.logits, stats.targets, stats.output_error) * spike_term(stats.spike_counts, self.bias)
 
-    def select(self, epoch: int) -> EpochPlan:
-        self._factor_stats.zero_()
-        return super().select(epoch)
-
-    def epoch_diagnostics(self) -> dict[str, float]:
-        diag = super().epoch_diagnostics()
-        s, s2, n, silent = self._factor_stats.tolist()
-        if n > 0:
-            mean = s / n
-            std = max(s2 / n - mean * mean, 0.0) ** 0.5
-            diag.update(spike_factor_mean=mean, spike_factor_cv=std / mean if mean > 0 else float("nan"),
-                        head_silent_share=silent / n)
-        return diag

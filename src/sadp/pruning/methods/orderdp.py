@@ -55,6 +55,10 @@ class OrderDP(PruningMethod):
                      f"rho_r = {self.rho_r:.4g}, rho_q = {self.rho_q:.4g}: use a smaller ratio")
         self.scores = torch.full((num_examples,), float(initial_score), device=self.device)
 
+    def epoch_size(self, epoch: int) -> int | None:
+        """q = floor(rho_q * floor(rho_r * N)) every pruned epoch (not K: the floors may round below it)."""
+        return self.num_examples if self.ratio == 0.0 else self.keep
+
     def pruned_plan(self, epoch: int) -> EpochPlan:
         g = epoch_generator(self.seed, epoch)
         drawn = torch.randperm(self.num_examples, generator=g)[: self.draw]

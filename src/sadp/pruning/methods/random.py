@@ -11,6 +11,8 @@ from sadp.registry import METHODS
 class RandomStatic(PruningMethod):
     """The subset is drawn once from the seed (stream 0 of epoch 0); weights 1."""
 
+    exact_budget = True
+
     def pruned_plan(self, epoch: int) -> EpochPlan:
         perm = torch.randperm(self.num_examples, generator=epoch_generator(self.seed, 0))
         return self.subset_plan(perm[: self.budget])
@@ -19,6 +21,8 @@ class RandomStatic(PruningMethod):
 @METHODS.register("random_dynamic", help="a fresh uniform random K each epoch; full first epoch and last 12.5%")
 class RandomDynamic(ScheduledMethod):
     """Uniform inclusion pi = K/N, so the Horvitz-Thompson weight K/(N pi) is 1."""
+
+    exact_budget = True
 
     def pruned_plan(self, epoch: int) -> EpochPlan:
         perm = torch.randperm(self.num_examples, generator=epoch_generator(self.seed, epoch))
@@ -40,6 +44,8 @@ class RepeatedSampling(PruningMethod):
     (seed, epoch) only: nothing to save, and a resumed run selects exactly what the uninterrupted
     run would, on every rank.
     """
+
+    exact_budget = True  # K every epoch
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", **options: object) -> None:

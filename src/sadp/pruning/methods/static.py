@@ -35,6 +35,7 @@ from sadp.registry import METHODS
 
 class StaticMethod(PruningMethod):
     state_attrs: ClassVar[tuple[str, ...]] = ("scores",)
+    exact_budget = True  # top K
     # The fewest warm-up epochs that can produce a score, and why (for the error message).
     min_warmup_epochs: ClassVar[int] = 0
     min_warmup_reason: ClassVar[str] = ""
