@@ -603,8 +603,8 @@ def _describe(runs: list[Run]) -> str:
 
 
 def machines_line(runs: list[Run]) -> str:
-    """Where the times were measured: one machine, or a warning that time comparisons (speedups,
-    time-to-accuracy) mix machines. Runs older than the ``machine`` record count as unrecorded."""
+    """Where the times were measured: one machine, or a warning that the runs come from several (time
+    comparisons then pair only runs of one machine). Runs older than the ``machine`` record count as unrecorded."""
     def name(m: dict[str, Any] | None) -> str:
         if not m:
             return "machine not recorded"
@@ -614,8 +614,10 @@ def machines_line(runs: list[Run]) -> str:
     if len(counts) == 1:
         return f"Times: all {len(runs)} runs on one machine ({next(iter(counts))})."
     listed = "; ".join(f"{n} run(s): {machine}" for machine, n in counts.most_common())
-    return (f"**Times come from {len(counts)} machines** ({listed}): speedups and time-to-accuracy compare "
-            "times across machines; accuracies and examples seen are unaffected.")
+    return (f"**Times come from {len(counts)} machines** ({listed}): a run's time is compared with the full-data "
+            "run of its seed only when both ran on one machine (other time shares, speedups and time-to-accuracy "
+            "fractions are left out: '—'); accuracies and examples seen pair across machines, but a run repeated on "
+            "another CPU does not follow the same trajectory, so cross-machine pairs carry that extra noise.")
 
 
 STATS_NOTE = ("Paired by seed (a seed fixes the training subset and the initialisation): per seed, method minus "
