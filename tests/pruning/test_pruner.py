@@ -96,7 +96,7 @@ def test_flags_decide_what_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert multi.monitor is not None and multi.monitor.layers
 
 
-def test_per_step_loss_and_batch_first_output(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_per_step_readout_and_batch_first_output(monkeypatch: pytest.MonkeyPatch) -> None:
     # A criterion on per-step logits, and a batch-first model (time_dim=1) giving the same statistics.
     seen = _record_observe(monkeypatch)
     x, y = _data()

@@ -1,15 +1,14 @@
-"""The sampler: one selection per epoch, right batch counts, spawn workers, plain-loop integration."""
+"""The sampler: one selection per epoch, right batch counts, spawn workers, a plain loop through the Pruner."""
 from __future__ import annotations
 
 import pickle
 
 import pytest
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from sadp.data import DeviceLoader, InMemoryImages
-from sadp.pruning import PruningSampler, SpikeMonitor, WithIndex, build_method
+from sadp.pruning import PruningSampler, WithIndex, build_method
 
 N = 103
 
@@ -70,29 +69,29 @@ def test_spawn_workers_and_pickling() -> None:
     assert len(got) == N  # first SADP epoch: full data
 
 
-def test_three_line_integration_in_a_plain_loop() -> None:
+def test_plain_loop_through_the_pruner_trains_on_each_epochs_selection() -> None:
+    from sadp.pruning import Pruner
     from sadp.snn import build_model
 
     torch.manual_seed(0)
     model = build_model("mlp", (1, 4, 4), 3, hidden=(16,))
     x = torch.rand(60, 1, 4, 4) * 4
     y = torch.arange(60) % 3
-    method = build_method("sadp", 60, ratio=0.5, epochs=3, seed=0)
-    sampler = PruningSampler(method)
-    loader = DataLoader(WithIndex(TensorDataset(x, y)), batch_size=20, sampler=sampler)
-    monitor = SpikeMonitor(model)
+    data = TensorDataset(x, y)
+    pruner = Pruner(model, data, "sadp", ratio=0.5, epochs=3, seed=0)
+    loader = DataLoader(data, batch_size=20, sampler=pruner.sampler)
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     sizes = []
     for epoch in range(3):
-        sampler.set_epoch(epoch)
-        sizes.append(len(sampler))
-        for xb, yb, idx in loader:
-            with monitor.record():
-                z = model(xb.unsqueeze(0).expand(4, *xb.shape)).mean(0)
-            loss = method.step_loss(F.cross_entropy(z, yb, reduction="none"), idx, z, yb, monitor.counts)
+        pruner.start_epoch(epoch)
+        sizes.append(len(loader.sampler))
+        for xb, yb in loader:
+            loss = pruner.loss(model(xb.unsqueeze(0).expand(4, *xb.shape)), yb)
             opt.zero_grad()
             loss.backward()
             opt.step()
-        method.end_epoch(epoch)
+        report = pruner.end_epoch()
+        assert report.selected == report.trained == sizes[-1]
     assert sizes == [60, 30, 60]
+    method = pruner.method
     assert bool((method.seen > 0).all()) and float(method.scores.min()) > 0

@@ -220,26 +220,6 @@ class PruningMethod:
         """mean_b(w_b * l_b) with this epoch's weights."""
         return (self.weights[indices] * per_example_loss).mean()
 
-    def step_loss(
-        self,
-        per_example_loss: Tensor,
-        indices: Tensor,
-        logits: Tensor,
-        targets: Tensor,
-        spike_counts: Tensor | None = None,
-        layer_spike_counts: list[Tensor] | None = None,
-    ) -> Tensor:
-        """For hand-written loops: record this batch's statistics and return the weighted loss.
-
-        ``loss = method.step_loss(F.cross_entropy(z, y, reduction="none"), idx, z, y)`` replaces
-        ``loss.mean()``; ``logits`` are the readout logits [B, K] (mean over T for the mean readout).
-        """
-        self.observe(BatchStats(
-            indices=indices, logits=logits.detach(), targets=targets, loss=per_example_loss.detach(),
-            spike_counts=spike_counts, layer_spike_counts=layer_spike_counts,
-        ))
-        return self.weighted_loss(per_example_loss, indices)
-
     # -- helpers for subclasses -------------------------------------------------------
     def full_plan(self) -> EpochPlan:
         """Every example, weight 1."""

@@ -260,7 +260,18 @@ class Pruner:
         return SpikeMonitor(model, head=head, layers=layers, extra_types=spiking_types, time_dim=self.time_dim,
                             check_head=check)
 
-    # -- sizing a run ------------------------------------------------------------------
+    # -- checks and sizing a run -------------------------------------------------------
+    @property
+    def budget(self) -> int:
+        """K = round((1 - r) N), the examples a pruned epoch trains on (about K for methods without exact K)."""
+        return self.method.budget
+
+    def check_loss(self, loss: str) -> None:
+        """Raise a ValueError when the method's score is derived for another training loss than
+        ``loss`` ("ce": cross-entropy of the mean-over-T logits; "tet": per-step), before anything
+        trains; a loop whose loss the method does not fit would train on wrong terms."""
+        self.method.check_loss(loss)
+
     def steps_per_epoch(self, batch_size: int, drop_last: bool = False) -> list[int]:
         """This rank's number of batches in every epoch of the run (index = epoch), known before
         the first ``start_epoch``: size a per-step LR schedule with ``sum(...)`` (or

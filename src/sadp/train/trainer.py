@@ -114,8 +114,8 @@ class Trainer:
             label_smoothing=cfg.label_smoothing, probe=self._model_probe(), rank=self.rank,
             world_size=self.world_size, device=self.device,
         )
-        self.pruner.method.check_loss(cfg.loss)
-        require_training_steps(self.pruner.method.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last,
+        self.pruner.check_loss(cfg.loss)
+        require_training_steps(self.pruner.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last,
                                self.world_size)
         self.train_loader = DeviceLoader(
             self.bundle.train, self.pruner.sampler, cfg.batch_size, self.device,
@@ -245,13 +245,13 @@ class Trainer:
         spikes = {k: getattr(totals, k) for k in ("spike_factor_mean", "spike_factor_cv", "head_silent_share")
                   if getattr(totals, k) is not None}  # spike-aware methods: from the pruner's EpochReport
         return {"train_loss": train_loss, "train_acc": totals.accuracy,
-                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan), **spikes}
+                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan, totals.method), **spikes}
 
     def _lr(self, epoch: int, step: int, steps: int) -> float:
         cfg = self.cfg
         return cosine_lr(cfg.lr, (epoch + step / max(1, steps)) / cfg.epochs, cfg.warmup_epochs / cfg.epochs)
 
-    def _selection_diagnostics(self, plan: Any) -> dict[str, Any]:
+    def _selection_diagnostics(self, plan: Any, method_numbers: dict[str, float]) -> dict[str, Any]:
         """Per-epoch pruning diagnostics: loss-weight distribution of the kept examples,
         share of examples never drawn in any pruned epoch so far, and the method's own numbers
         (importance sampling: predicted variance ratio against uniform)."""
@@ -263,7 +263,7 @@ class Trainer:
             self.drawn_when_pruned[plan.indices.cpu().long()] = True
         if bool(self.drawn_when_pruned.any()):
             diag["never_drawn_pruned"] = 1.0 - float(self.drawn_when_pruned.float().mean())
-        diag.update(self.pruner.method.epoch_diagnostics())
+        diag.update(method_numbers)  # the method's own numbers, from the pruner's EpochReport
         return diag
 
     @torch.no_grad()
