@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sadp.experiments.runs import Run, _mean, is_full_row, time_basis
+from sadp.experiments.runs import Run, is_full_row, mean, time_basis
 
 RATIO_MARKERS = ("v", "o", "s", "D", "^", "P", "X")
 DIAG_PANELS = (("var_ratio_pred", "predicted variance ratio vs uniform"), ("weight_max", "largest loss weight"),
@@ -59,8 +59,8 @@ def _mean_curve(g: list[Run], x: str) -> tuple[list[float], list[float]]:
     ``x`` is a :class:`~sadp.experiments.report.CurvePoint` field."""
     curves = [{p.epoch: p for p in r.curve()} for r in g]
     epochs = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
-    xs = [_mean(getattr(c[e], x) for c in curves) for e in epochs]
-    ys = [_mean(100 * c[e].test_acc for c in curves) for e in epochs]
+    xs = [mean(getattr(c[e], x) for c in curves) for e in epochs]
+    ys = [mean(100 * c[e].test_acc for c in curves) for e in epochs]
     keep = [i for i, v in enumerate(xs) if not math.isnan(v)]
     return [xs[i] for i in keep], [ys[i] for i in keep]
 
@@ -146,7 +146,7 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
             epochs = [e + 1 for e in kept]
             per_epoch = [[100 * r.test_curve[e] for r in g] for e in kept]
             color = "k" if lab == "full data" else colors[lab]
-            ax.plot(epochs, [_mean(v) for v in per_epoch], color=color, marker="." if len(kept) < length else None, label=lab)
+            ax.plot(epochs, [mean(v) for v in per_epoch], color=color, marker="." if len(kept) < length else None, label=lab)
             if len(g) > 1:
                 ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=color, alpha=0.15)
         ax.set(xlabel="epoch", title=f"r = {ratio:g}" if ratios else "test accuracy")
@@ -251,7 +251,7 @@ def _diagnostics_plot(runs: list[Run], labels: list[str], colors: dict[str, str]
             if not by_epoch:
                 continue
             epochs = sorted(by_epoch)
-            ax.plot(epochs, [_mean(by_epoch[e]) for e in epochs], styles.get(ratio, "-"), marker=".",
+            ax.plot(epochs, [mean(by_epoch[e]) for e in epochs], styles.get(ratio, "-"), marker=".",
                     color="k" if lab == "full" else colors.get(lab, "gray"), label=f"{lab} r={ratio:g}", lw=1.2)
         ax.set(xlabel="epoch", title=title)
         ax.grid(alpha=0.3)

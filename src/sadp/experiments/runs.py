@@ -148,26 +148,26 @@ def load_runs(root: str | Path) -> tuple[list[Run], list[str]]:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def _mean(xs: Iterable[float]) -> float:
+def mean(xs: Iterable[float]) -> float:
     xs = [x for x in xs if not math.isnan(x)]
     return statistics.fmean(xs) if xs else math.nan
 
 
-def _median(xs: Iterable[float]) -> float:
+def median(xs: Iterable[float]) -> float:
     xs = [x for x in xs if not math.isnan(x)]
     return statistics.median(xs) if xs else math.nan
 
 
-def _std(xs: list[float]) -> float:
+def std(xs: list[float]) -> float:
     """Sample standard deviation (n - 1); NaN for a single value: one seed shows no spread."""
     return statistics.stdev(xs) if len(xs) >= 2 else math.nan
 
 
-def _isnan(x: Any) -> bool:
+def isnan(x: Any) -> bool:
     return x is None or (isinstance(x, float) and math.isnan(x))
 
 
-def _groups(runs: Iterable[Run]) -> dict[tuple[str, float], list[Run]]:
+def groups_by_cell(runs: Iterable[Run]) -> dict[tuple[str, float], list[Run]]:
     groups: dict[tuple[str, float], list[Run]] = {}
     for r in runs:
         groups.setdefault((r.label, r.ratio), []).append(r)
@@ -178,7 +178,7 @@ def _groups(runs: Iterable[Run]) -> dict[tuple[str, float], list[Run]]:
                                                        not kv[1][0].matched_to, kv[0][0])))
 
 
-def _full_by_seed(runs: Iterable[Run]) -> dict[int, Run]:
+def full_by_seed(runs: Iterable[Run]) -> dict[int, Run]:
     return {r.seed: r for r in runs if r.is_reference_full}
 
 
