@@ -362,3 +362,8 @@ def test_evidence_deep_grid() -> None:
     short = {c.ratio: c.config["epochs"] for c in cells if c.label == "full_short" and c.seed == 0}
     assert short == {0.5: 57, 0.7: 40}  # 57,000 and 39,800 examples seen
     assert {c.config["model_options"]["width"] for c in cells} == {0.25}
+
+
+def test_short_schedule_refuses_methods_whose_epoch_sizes_depend_on_training() -> None:
+    with pytest.raises(ValueError, match="its epoch sizes depend on training"):
+        short_schedule_epochs("infobatch", 200, 0.5, 8)

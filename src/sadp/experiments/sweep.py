@@ -14,7 +14,7 @@ A spec (see ``experiments/*.yaml``)::
       sadp: {floor: 0.2}
 
 A full-data entry with ``matched_to: <method>`` runs full data on a complete, shorter schedule per
-ratio: E' = round(E x the share of full-data examples that ``<method>`` trains on at that ratio),
+ratio: E' = E x the share of full-data examples that ``<method>`` trains on at that ratio (half up),
 with warm-up and cosine over E' (``{name: full_short, method: full, matched_to: random_dynamic,
 ratios: [0.5, 0.7]}``: cells ``full_short-r0.5-sS``, "full data, short schedule, matched to r = 0.5").
 
@@ -216,7 +216,7 @@ class SweepSpec:
                         if matched_to:
                             epochs = int(config.get("epochs", TrainConfig.epochs))
                             config.update(ratio=0.0, epochs=short_schedule_epochs(
-                                matched_to, config.get("subset"), ratio, epochs, seed,
+                                matched_to, config.get("subset"), ratio, epochs,
                                 next((x["method_options"] for x in self.methods if x["name"] == matched_to), None)))
                             extra = {"matched_to": matched_to, "reference_epochs": epochs}
                         cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"], **extra)
@@ -226,20 +226,22 @@ class SweepSpec:
         return cells
 
 
-def short_schedule_epochs(method: str, num_examples: int | None, ratio: float, epochs: int, seed: int = 0,
+def short_schedule_epochs(method: str, num_examples: int | None, ratio: float, epochs: int,
                           options: dict[str, Any] | None = None) -> int:
     """E' = E x f rounded half up, at least 1: the epochs of a full-data schedule that trains on as many
-    examples as ``method`` at ``ratio`` over ``epochs``, f being the share of full data that
-    ``method``'s selections hold (counted from its own ``select``, so its full epochs count too).
-    ``num_examples`` is the training set size (a sweep's ``subset``); without it a nominal 1,000
-    examples are counted, which can move the rounding of K."""
+    examples as ``method`` at ``ratio`` over ``epochs``, f being the share of full data its epochs hold
+    (``PruningMethod.epoch_size``, full epochs included). ``num_examples`` is the training set size (a
+    sweep's ``subset``); without it a nominal 1,000 examples are counted, which can move the rounding
+    of K. A method whose epoch sizes depend on training (InfoBatch, SeTa) cannot be matched."""
     n = int(num_examples or 1000)
     try:
-        m = METHODS.build(method, n, ratio=ratio, epochs=epochs, seed=seed, **(options or {}))
-        seen = sum(len(m.select(e)) for e in range(epochs))
-    except (KeyError, TypeError, ValueError, RuntimeError) as e:
+        m = METHODS.build(method, n, ratio=ratio, epochs=epochs, **(options or {}))
+    except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"cannot match a short schedule to {method!r} at ratio {ratio:g}: {e}") from None
-    return max(1, math.floor(seen / n + 0.5))  # half up: 34.5 -> 35 (Python's round() would give 34)
+    sizes = [m.epoch_size(e) for e in range(epochs)]
+    if any(size is None for size in sizes):
+        raise ValueError(f"cannot match a short schedule to {method!r}: its epoch sizes depend on training")
+    return max(1, math.floor(sum(sizes) / n + 0.5))  # half up: 34.5 -> 35 (Python's round() would give 34)
 
 
 def _check_method(cell_id: str, cfg: TrainConfig) -> None:
