@@ -16,21 +16,9 @@ from torch.utils.data import DataLoader, TensorDataset
 import sadp
 from sadp.pruning import Pruner, PruningSampler, WithIndex, build_method
 from sadp.pruning.methods.importance import SADP
+from test_pruner import TinySNN  # one tiny spiking net for the Pruner's tests (tests/pruning is on sys.path)
 
 N, T = 10, 3
-
-
-class TinySNN(nn.Module):
-    """[T, B, 4] -> [T, B, 3]; the hidden layer spikes (x >= 0.5) with a straight-through gradient."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        torch.manual_seed(0)
-        self.fc, self.head = nn.Linear(4, 6), nn.Linear(6, 3)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc(x)
-        return self.head((h >= 0.5).float() + h - h.detach())
 
 
 def dataset(n: int = N) -> TensorDataset:
