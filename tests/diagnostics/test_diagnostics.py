@@ -8,8 +8,15 @@ import pytest
 import torch
 
 from sadp.diagnostics import (
-    CountSketch, bias_curve, draw_coefficients, estimator_variance, pearson, per_example_grad_matrix,
-    per_example_grad_norms, rankdata, spearman,
+    CountSketch,
+    bias_curve,
+    draw_coefficients,
+    estimator_variance,
+    pearson,
+    per_example_grad_matrix,
+    per_example_grad_norms,
+    rankdata,
+    spearman,
 )
 from sadp.pruning.sampling import inclusion_probabilities
 from sadp.snn import build_model

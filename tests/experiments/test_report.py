@@ -14,10 +14,24 @@ import pytest
 
 from sadp.cli.main import main
 from sadp.experiments import report_plots
-from sadp.experiments.report import (build_report, cost_of_pruning, equal_seen_comparison, load_runs, paired_comparison,
-                                     plateau_check, pooled_paired, seed_noise, speedup_table, spike_awareness,
-                                     spike_factor_per_epoch, spike_factor_table, summary_table, time_to_accuracy, tta_table,
-                                     vs_short_schedule)
+from sadp.experiments.report import (
+    build_report,
+    cost_of_pruning,
+    equal_seen_comparison,
+    load_runs,
+    paired_comparison,
+    plateau_check,
+    pooled_paired,
+    seed_noise,
+    speedup_table,
+    spike_awareness,
+    spike_factor_per_epoch,
+    spike_factor_table,
+    summary_table,
+    time_to_accuracy,
+    tta_table,
+    vs_short_schedule,
+)
 from sadp.experiments.stats import paired_stats
 
 N, EPOCHS = 1000, 4

@@ -14,7 +14,13 @@ import yaml
 
 from sadp.cli.main import main
 from sadp.experiments.sweep import (
-    Launcher, Sweep, SweepSpec, cell_state, resolve_data_dir, select_cells, short_schedule_epochs,
+    Launcher,
+    Sweep,
+    SweepSpec,
+    cell_state,
+    resolve_data_dir,
+    select_cells,
+    short_schedule_epochs,
 )
 
 SPEC = {

@@ -10,13 +10,13 @@ from typing import Any, Callable
 import pytest
 import torch
 import torch.nn.functional as F
+from test_pruner import TinySNN  # one tiny spiking net for the Pruner's tests (tests/pruning is on sys.path)
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 import sadp
 from sadp.pruning import Pruner, PruningSampler, WithIndex, build_method
 from sadp.pruning.methods.importance import SADP
-from test_pruner import TinySNN  # one tiny spiking net for the Pruner's tests (tests/pruning is on sys.path)
 
 N, T = 10, 3
 

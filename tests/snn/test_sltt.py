@@ -10,9 +10,19 @@ import torch
 from torch import nn
 
 from sadp.snn import (
-    IF, LIF, PLIF, Backprop, SeqToANN, backprop, build_model, cpu_kernels, set_backend, set_backprop, set_memory_mode,
+    IF,
+    LIF,
+    PLIF,
+    Backprop,
+    SeqToANN,
+    backprop,
+    build_model,
+    cpu_kernels,
+    set_backend,
+    set_backprop,
+    set_memory_mode,
+    sltt,
 )
-from sadp.snn import sltt
 from sadp.snn.neuron_spec import charge
 
 

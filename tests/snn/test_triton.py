@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import torch
 
 HERE = Path(__file__).parent

@@ -157,7 +157,7 @@ def test_tet_loss_reduces_to_ce_of_each_step() -> None:
 
 def test_memory_lean_training_matches_default(tmp_path: Path) -> None:
     cfg = dict(model="small_cnn", method="full", epochs=1, subset=96, batch_size=32, progress=False)
-    a = train(TrainConfig(out=str(tmp_path / "a"), **cfg))
+    train(TrainConfig(out=str(tmp_path / "a"), **cfg))
     b = train(TrainConfig(out=str(tmp_path / "b"), memory_lean=True, **cfg))
     assert b["config"]["memory_lean"] is True
     ra = json.loads((tmp_path / "a" / "metrics.jsonl").read_text())

@@ -1,7 +1,6 @@
 """The embedded default: scikit-learn's bundled handwritten digits (1,797 real 8x8 images, no download)."""
 from __future__ import annotations
 
-
 import numpy as np
 import torch
 

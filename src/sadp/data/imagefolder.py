@@ -26,7 +26,12 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from sadp.data.base import (
-    DataBundle, InMemoryImages, balanced_subset_indices, channel_stats, decode_threads, require_all_classes,
+    DataBundle,
+    InMemoryImages,
+    balanced_subset_indices,
+    channel_stats,
+    decode_threads,
+    require_all_classes,
 )
 from sadp.data.cache import cached_arrays, files_key
 from sadp.data.errors import CorruptFileError, DatasetError, DatasetNotFoundError, require_data_dir

@@ -38,7 +38,11 @@ from sadp.pruning.base import budget
 from sadp.pruning.monitor import SpikeMonitor
 from sadp.pruning.sampling import floor_scores, inclusion_probabilities
 from sadp.pruning.scores import (
-    head_gradient_norm, output_error, sadp_head_score, sadp_multilayer_score, spike_term,
+    head_gradient_norm,
+    output_error,
+    sadp_head_score,
+    sadp_multilayer_score,
+    spike_term,
 )
 from sadp.train.inputs import ModelInputs
 from sadp.utils.io import atomic_write_text

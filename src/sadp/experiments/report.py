@@ -30,13 +30,33 @@ from pathlib import Path
 from typing import Any
 
 from sadp.experiments.report_markdown import (
-    STATS_NOTE, acc_cell, held_lines, least_cost_sentence, paired_markdown, pooled_section, render_markdown,
-    variant_section, verdict_summary,
+    STATS_NOTE,
+    acc_cell,
+    held_lines,
+    least_cost_sentence,
+    paired_markdown,
+    pooled_section,
+    render_markdown,
+    variant_section,
+    verdict_summary,
 )
 from sadp.experiments.report_tables import (
-    cost_of_pruning, diagnostics_table, equal_seen_comparison, hold_back, paired_comparison, plateau_check, pooled_paired, seed_noise,
-    speedup_table, spike_awareness, spike_factor_per_epoch, spike_factor_table, summary_table, time_to_accuracy,
-    tta_table, vs_short_schedule,
+    cost_of_pruning,
+    diagnostics_table,
+    equal_seen_comparison,
+    hold_back,
+    paired_comparison,
+    plateau_check,
+    pooled_paired,
+    seed_noise,
+    speedup_table,
+    spike_awareness,
+    spike_factor_per_epoch,
+    spike_factor_table,
+    summary_table,
+    time_to_accuracy,
+    tta_table,
+    vs_short_schedule,
 )
 from sadp.experiments.runs import BASELINE_LABEL, Run, is_full_row, load_runs, time_basis
 from sadp.utils.io import atomic_write_json, atomic_write_text

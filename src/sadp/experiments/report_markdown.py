@@ -7,13 +7,36 @@ from collections import Counter
 from typing import Any, Callable
 
 from sadp.experiments.report_tables import (
-    ANN_BOUND_LABEL, cost_of_pruning, steps_or_kept, diagnostics_table, equal_seen_comparison, own_examples_groups, plateau_check,
-    pooled_paired, seed_noise, speedup_table, spike_awareness, spike_factor_per_epoch, spike_factor_table,
-    time_to_accuracy, tta_table, vs_short_schedule,
+    ANN_BOUND_LABEL,
+    cost_of_pruning,
+    diagnostics_table,
+    equal_seen_comparison,
+    own_examples_groups,
+    plateau_check,
+    pooled_paired,
+    seed_noise,
+    speedup_table,
+    spike_awareness,
+    spike_factor_per_epoch,
+    spike_factor_table,
+    steps_or_kept,
+    time_to_accuracy,
+    tta_table,
+    vs_short_schedule,
 )
 from sadp.experiments.runs import (
-    BASELINE_LABEL, FIT_THRESHOLD, FULL_METHOD, PLATEAU_GAIN, PLATEAU_WINDOW, TTA_MARGIN, Run, groups_by_cell, is_full_row, isnan,
-    mean, time_basis,
+    BASELINE_LABEL,
+    FIT_THRESHOLD,
+    FULL_METHOD,
+    PLATEAU_GAIN,
+    PLATEAU_WINDOW,
+    TTA_MARGIN,
+    Run,
+    groups_by_cell,
+    is_full_row,
+    isnan,
+    mean,
+    time_basis,
 )
 
 

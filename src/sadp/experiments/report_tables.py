@@ -10,8 +10,20 @@ import statistics
 from typing import Any, Callable
 
 from sadp.experiments.runs import (
-    BASELINE_LABEL, FIT_THRESHOLD, FULL_METHOD, PLATEAU_GAIN, PLATEAU_WINDOW, SAME_SEEN_TOLERANCE, SPIKE_KEYS,
-    TTA_MARGIN, Run, full_by_seed, groups_by_cell, mean, median, std,
+    BASELINE_LABEL,
+    FIT_THRESHOLD,
+    FULL_METHOD,
+    PLATEAU_GAIN,
+    PLATEAU_WINDOW,
+    SAME_SEEN_TOLERANCE,
+    SPIKE_KEYS,
+    TTA_MARGIN,
+    Run,
+    full_by_seed,
+    groups_by_cell,
+    mean,
+    median,
+    std,
 )
 from sadp.experiments.stats import paired_stats, t_interval
 

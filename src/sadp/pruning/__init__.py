@@ -23,10 +23,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from sadp.data.base import WithIndex  # items become (x, y, index)
 from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget  # noqa: F401  (BatchStats: for methods)
 from sadp.pruning.facade import Criterion, EpochReport, Pruner
 from sadp.pruning.monitor import SpikeMonitor
-from sadp.data.base import WithIndex  # items become (x, y, index)
 from sadp.pruning.sampler import PruningSampler
 from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
 from sadp.registry import METHODS

@@ -13,14 +13,19 @@ from torch import nn
 
 from sadp.registry import MODELS
 from sadp.snn import cpu_kernels
-from sadp.snn.sltt import Backprop, backprop
 from sadp.snn.backend import BACKENDS, get_backend, set_backend, triton_available
 from sadp.snn.encoders import direct_encode, encode, poisson_encode
 from sadp.snn.layers import Flatten, SeqToANN
 from sadp.snn.models.base import (
-    MEMORY_MODES, SpikingClassifier, check_model_options, is_recomputing, set_backprop, set_memory_mode,
+    MEMORY_MODES,
+    SpikingClassifier,
+    check_model_options,
+    is_recomputing,
+    set_backprop,
+    set_memory_mode,
 )
 from sadp.snn.neurons import IF, LIF, PLIF, SpikingNeuron, make_neuron
+from sadp.snn.sltt import Backprop, backprop
 from sadp.snn.surrogate import ATan, Sigmoid, Surrogate, Triangle, get_surrogate
 
 

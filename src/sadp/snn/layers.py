@@ -6,7 +6,6 @@ from torch import Tensor, nn
 
 from sadp.snn import cpu_kernels, sltt
 
-
 # Modules whose output at one time step depends only on that step's input (and BatchNorm, whose
 # statistics over T equal copies equal those over one copy): safe to run once on a static input.
 TIME_INVARIANT = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.modules.batchnorm._BatchNorm, nn.MaxPool1d,

@@ -11,10 +11,9 @@ from __future__ import annotations
 import os
 
 import torch
-from torch import Tensor
-
 import triton
 import triton.language as tl
+from torch import Tensor
 
 from sadp.snn.fused import multi_step_fused, multi_step_sltt
 from sadp.snn.neuron_spec import NeuronSpec

@@ -12,7 +12,6 @@ import yaml
 
 from sadp.utils.typecheck import type_problem
 
-
 DEFAULT_RATIO = 0.3
 AUGMENTATIONS = ("none", "flip", "crop_flip", "event")
 MODEL_FIELDS = ("neuron", "tau", "surrogate")  # passed to every model by the trainer, not via model_options

@@ -8,7 +8,7 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO
+from typing import IO, Any, Callable
 
 
 def _atomic(path: str | os.PathLike, write: Callable[[IO], None], mode: str) -> Path:

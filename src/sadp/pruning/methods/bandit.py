@@ -18,7 +18,13 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_, top_k_random_ties,
+    BatchStats,
+    EpochPlan,
+    ScheduledMethod,
+    check_option,
+    epoch_generator,
+    scatter_max_,
+    top_k_random_ties,
 )
 from sadp.registry import METHODS
 

@@ -18,7 +18,13 @@ from typing import Any
 import torch
 
 from sadp.pruning.base import (
-    BatchStats, EpochPlan, PruningMethod, check_option, epoch_generator, scatter_max_, top_k_random_ties,
+    BatchStats,
+    EpochPlan,
+    PruningMethod,
+    check_option,
+    epoch_generator,
+    scatter_max_,
+    top_k_random_ties,
 )
 from sadp.registry import METHODS
 

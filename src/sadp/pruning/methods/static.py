@@ -26,7 +26,14 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats, EpochPlan, ModelProbe, PruningMethod, check_option, epoch_generator, scatter_max_, top_k_random_ties,
+    BatchStats,
+    EpochPlan,
+    ModelProbe,
+    PruningMethod,
+    check_option,
+    epoch_generator,
+    scatter_max_,
+    top_k_random_ties,
 )
 from sadp.pruning.pergrad import per_example_grad_norms
 from sadp.pruning.scores import batch_output_error

@@ -24,9 +24,9 @@ from torch.utils.checkpoint import checkpoint
 
 from sadp.registry import MODELS
 from sadp.snn import sltt
-from sadp.snn.sltt import Backprop
 from sadp.snn.layers import trained_steps
 from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
+from sadp.snn.sltt import Backprop
 from sadp.utils.typecheck import hints_of, type_problem
 
 MEMORY_MODES = ("default", "lean")
