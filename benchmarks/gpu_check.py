@@ -64,12 +64,14 @@ def run_tests(quick: bool, budget: Budget) -> dict[str, Any]:
         cmd.append("--collect-only")
     t0 = time.perf_counter()
     try:
-        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=max(10.0, min(240.0, budget.left() / 2)))
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
+                           timeout=max(10.0, min(240.0, budget.left() / 2)))
         lines = [line for line in r.stdout.splitlines() if line.strip()]
         return {"command": " ".join(cmd[1:]), "returncode": r.returncode, "closing_line": lines[-1] if lines else "",
                 "seconds": time.perf_counter() - t0}
     except subprocess.TimeoutExpired:
-        return {"command": " ".join(cmd[1:]), "returncode": None, "closing_line": "timed out", "seconds": time.perf_counter() - t0}
+        return {"command": " ".join(cmd[1:]), "returncode": None, "closing_line": "timed out",
+                "seconds": time.perf_counter() - t0}
 
 
 def _sync(device: torch.device) -> None:
@@ -124,8 +126,8 @@ def step_times(device: torch.device, quick: bool, budget: Budget) -> list[dict[s
             if device.type == "cuda":
                 torch.cuda.reset_peak_memory_stats(device)
             try:
-                rows.append({"model": name, "row": row, "batch": batch, "T": 4, **time_steps(built[0].to(device), built[1], x, y,
-                                                                                            steps, warmup)})
+                rows.append({"model": name, "row": row, "batch": batch, "T": 4,
+                             **time_steps(built[0].to(device), built[1], x, y, steps, warmup)})
             except Exception as e:  # a competitor that fails on this machine is a result, not a crash
                 rows.append({"model": name, "row": row, "error": f"{type(e).__name__}: {e}"[:300]})
         sj = [r for r in rows if r["model"] == name and r["row"].startswith("SpikingJelly") and "median_ms" in r]
@@ -156,7 +158,8 @@ def train_cells(device: torch.device, quick: bool, data_dir: str | None, epochs:
         except Exception as e:
             rows.append({"method": method, "ratio": ratio, "error": f"{type(e).__name__}: {e}"[:300]})
             continue
-        metrics = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        metrics = [json.loads(line) for line in (Path(cfg.out) / "metrics.jsonl").read_text().splitlines()
+                   if line.strip()]
         rows.append({"method": method, "ratio": ratio, "data": note or f"CIFAR-10 {base['subset']} images",
                      "model_options": base["model_options"], "epochs": epochs, "test_acc": summary.get("test_acc"),
                      "train_time_s": summary.get("train_time_s"), "epoch_times_s": summary.get("epoch_times_s"),
@@ -175,24 +178,31 @@ def machine(device: torch.device) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--cpu", action="store_true", help="run on the CPU (a rehearsal; without it a CUDA device is required)")
-    p.add_argument("--quick", action="store_true", help="toy sizes: tests collected only, batch 4, VGG width 1/8, digits, 1 epoch")
+    p.add_argument("--cpu", action="store_true",
+                   help="run on the CPU (a rehearsal; without it a CUDA device is required)")
+    p.add_argument("--quick", action="store_true",
+                   help="toy sizes: tests collected only, batch 4, VGG width 1/8, digits, 1 epoch")
     p.add_argument("--data-dir", default=os.environ.get("CIFAR10_DIR"),
-                   help="CIFAR-10 ImageFolder root for the training part [default: $CIFAR10_DIR; else the embedded digits]")
-    p.add_argument("--epochs", type=int, default=None, help="epochs per training cell [default: 3, or 1 with --quick]")
-    p.add_argument("--budget-s", type=float, default=450.0, help="seconds for the whole check; parts are skipped past it")
+                   help="CIFAR-10 ImageFolder root for the training part "
+                        "[default: $CIFAR10_DIR; else the embedded digits]")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="epochs per training cell [default: 3, or 1 with --quick]")
+    p.add_argument("--budget-s", type=float, default=450.0,
+                   help="seconds for the whole check; parts are skipped past it")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "gpu_check.json"))
     args = p.parse_args(argv)
     if not args.cpu and not torch.cuda.is_available():
         print("gpu_check: no CUDA device here; --cpu runs the CPU rehearsal", file=sys.stderr)
         return 2
     if args.data_dir and not Path(args.data_dir, "train").is_dir():
-        print(f"gpu_check: --data-dir {args.data_dir} has no train/ folder (an ImageFolder root is expected)", file=sys.stderr)
+        print(f"gpu_check: --data-dir {args.data_dir} has no train/ folder (an ImageFolder root is expected)",
+              file=sys.stderr)
         return 2
     device = torch.device("cpu" if args.cpu else "cuda")
     budget = Budget(args.budget_s)
     epochs = args.epochs or (1 if args.quick else 3)
-    result: dict[str, Any] = {"machine": machine(device), "args": vars(args), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    result: dict[str, Any] = {"machine": machine(device), "args": vars(args),
+                              "started": time.strftime("%Y-%m-%d %H:%M:%S")}
 
     def save() -> None:
         atomic_write_json(Path(args.out), result)
@@ -214,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         result["training"] = train_cells(device, args.quick, args.data_dir, epochs, budget, Path(tmp))
     for r in result["training"]:
         print(f"  {r['method']} r={r['ratio']:g}: " + (f"test acc {r['test_acc']:.4f}, train {r['train_time_s']:.1f} s"
-                                                       if "test_acc" in r else r.get("skipped") or r.get("error", "")), flush=True)
+                                                       if "test_acc" in r else r.get("skipped") or r.get("error", "")),
+              flush=True)
     result["seconds"] = args.budget_s - budget.left()
     save()
     print(f"gpu_check: done in {result['seconds']:.0f} s -> {args.out}")

@@ -172,7 +172,8 @@ def main() -> None:
                      "us_per_step_over_plain": (us - plain) * args.batch,
                      "vs_plain_per_repeat": ratios, "us_per_repeat": medians[v]})
     print(f"\nper-example training time, small SpikingJelly net (digits, T=4, batch {args.batch}, "
-          f"{args.threads} thread(s), {args.repeats} interleaved repeats, load average {min(load):.2f}-{max(load):.2f})")
+          f"{args.threads} thread(s), {args.repeats} interleaved repeats, "
+          f"load average {min(load):.2f}-{max(load):.2f})")
     print(f"| {'loop':<12} | CPU us/example | vs plain (median of paired repeats) | range | CPU us/batch over plain |")
     print("|---|---|---|---|---|")
     for r in rows:
@@ -181,7 +182,8 @@ def main() -> None:
               f"{r['us_per_step_over_plain']:.0f} |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
-        "rows": rows, "clock": "wall" if args.wall else "process CPU time", "repeats": args.repeats, "batch": args.batch, "threads": args.threads, "epochs": EPOCHS,
+        "rows": rows, "clock": "wall" if args.wall else "process CPU time", "repeats": args.repeats,
+        "batch": args.batch, "threads": args.threads, "epochs": EPOCHS,
         "loadavg": load, "torch": torch.__version__, "python": platform.python_version(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
     }, indent=1) + "\n")

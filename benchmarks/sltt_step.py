@@ -71,8 +71,8 @@ def bench(args: argparse.Namespace, save: Any) -> list[dict[str, Any]]:
                 if args.memory:
                     row.opt.zero_grad(set_to_none=True)
                     memory[r] = peak_memory(row.loss_backward) / 2**20
-                print(f"  {name} T={T} {r}: warm-up {warm:.1f} s" + (f", peak {memory[r]:.0f} MiB" if args.memory else ""),
-                      flush=True)
+                print(f"  {name} T={T} {r}: warm-up {warm:.1f} s"
+                      + (f", peak {memory[r]:.0f} MiB" if args.memory else ""), flush=True)
             times: dict[str, list[float]] = {r: [] for r in rows}
             for _ in range(args.steps):
                 for r, row in rows.items():

@@ -142,7 +142,8 @@ class StepRunner:
             return time.perf_counter() - t0
 
 
-def rows_for(model: nn.Module, compile_rows: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, Callable[[], None]] | None], str]]:
+def rows_for(model: nn.Module,
+             compile_rows: bool) -> list[tuple[str, Callable[[], tuple[nn.Module, Callable[[], None]] | None], str]]:
     """(row name, builder, backend) — builders return (net, reset) or None when the library is missing."""
     def ours(mode: str, compiled: bool = False):
         def build():
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--T", nargs="+", type=int, default=[4, 16])
     p.add_argument("--T-resnet", nargs="+", type=int, default=[4], help="T for ResNet-19 (slow on CPU)")
     p.add_argument("--batch", type=int, default=None, help="override the batch size (64 small CNN, 32 ResNet-19)")
-    p.add_argument("--steps", type=int, default=10, help="timed steps per row (small CNN at T=4; 4/T as many at larger T)")
+    p.add_argument("--steps", type=int, default=10,
+                   help="timed steps per row (small CNN at T=4; 4/T as many at larger T)")
     p.add_argument("--slow-steps", type=int, default=2, help="timed steps per row (ResNet-19)")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first (compiled rows compile here)")
     p.add_argument("--no-compile", dest="compile", action="store_false", help="skip torch.compile rows")

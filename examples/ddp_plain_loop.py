@@ -62,7 +62,8 @@ def main(epochs: int = 4, subset: int | None = 500, out: str | None = None) -> N
 
     model.eval()
     with torch.no_grad():
-        correct = sum(int((model(inputs(x)).mean(0).argmax(1) == y).sum()) for x, y in DataLoader(bundle.test, batch_size=256))
+        correct = sum(int((model(inputs(x)).mean(0).argmax(1) == y).sum())
+                      for x, y in DataLoader(bundle.test, batch_size=256))
     acc = correct / len(bundle.test)
     if rank == 0:
         print(f"DDP ({dist.get_world_size()} ranks): test accuracy {acc:.3f}", flush=True)

@@ -47,7 +47,8 @@ def main(epochs: int = 6, ratio: float = 0.5, seed: int = 0, method: str = "sadp
 
     model.eval()
     with torch.no_grad():
-        correct = sum(int((model(inputs(x)).mean(0).argmax(1) == y).sum()) for x, y in DataLoader(bundle.test, batch_size=256))
+        correct = sum(int((model(inputs(x)).mean(0).argmax(1) == y).sum())
+                      for x, y in DataLoader(bundle.test, batch_size=256))
     acc = correct / len(bundle.test)
     print(f"OneCycleLR over {scheduler.last_epoch} steps: test accuracy {acc:.3f}")
     return acc, pruner, scheduler

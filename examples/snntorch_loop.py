@@ -75,7 +75,8 @@ def main(epochs: int = 6, ratio: float = 0.5, seed: int = 0, method: str = "sadp
 
     net.eval()
     with torch.no_grad():  # the tutorials' accuracy: the class whose output neuron spiked most
-        correct = sum(int((net(inputs(x))[0].sum(0).argmax(1) == y).sum()) for x, y in DataLoader(bundle.test, batch_size=256))
+        correct = sum(int((net(inputs(x))[0].sum(0).argmax(1) == y).sum())
+                      for x, y in DataLoader(bundle.test, batch_size=256))
     acc = correct / len(bundle.test)
     print(f"snnTorch: test accuracy {acc:.3f}")
     return acc, pruner

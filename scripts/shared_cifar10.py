@@ -116,7 +116,8 @@ def extract_cifar10(cache_dir: str | os.PathLike | None = None, per_class: int |
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-class", type=int, default=None, help="extract only the first N images per class and split")
     p.add_argument("--cache-dir", default=None, help="cache folder [default: $SADP_CACHE or ~/.cache/sadp]")
     p.add_argument("--archive", default=None, help=f"the {ARCHIVE} to extract [default: found in the shared folder]")

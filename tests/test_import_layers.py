@@ -152,7 +152,8 @@ def test_no_import_cycles_between_folders() -> None:
 
 
 def test_no_import_cycles_between_modules() -> None:
-    assert cycles(package_imports()) == [], "modules that import each other in a circle (move what they share to a lower module)"
+    assert cycles(package_imports()) == [], (
+        "modules that import each other in a circle (move what they share to a lower module)")
 
 
 @pytest.mark.parametrize("source, expected", [

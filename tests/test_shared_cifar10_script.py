@@ -23,11 +23,14 @@ def test_subset_extraction_layout(shared_cifar_small: Path) -> None:
 
 def test_second_call_reuses_the_extraction(shared_cifar10_script: ModuleType, shared_cifar_small: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(shared_cifar10_script, "find_archive", lambda *a: (_ for _ in ()).throw(AssertionError("re-extracted")))
-    assert shared_cifar10_script.extract_cifar10(cache_dir=shared_cifar_small.parent.parent, per_class=3) == shared_cifar_small
+    monkeypatch.setattr(shared_cifar10_script, "find_archive",
+                        lambda *a: (_ for _ in ()).throw(AssertionError("re-extracted")))
+    assert (shared_cifar10_script.extract_cifar10(cache_dir=shared_cifar_small.parent.parent, per_class=3)
+            == shared_cifar_small)
 
 
-def test_environment_overrides(shared_cifar10_script: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_overrides(shared_cifar10_script: ModuleType, tmp_path: Path,
+                               monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SADP_CACHE", str(tmp_path / "c"))
     assert shared_cifar10_script.cache_root() == tmp_path / "c"
     monkeypatch.setenv("SADP_SHARED", str(tmp_path / "nowhere"))

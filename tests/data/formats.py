@@ -28,11 +28,13 @@ def write_cifar10(root: Path, per_batch: int = 4, seed: int = 0) -> tuple[np.nda
         labels = [int(v) for v in rng.integers(0, 10, per_batch)]
         labels[:2] = [(2 * i) % 10, (2 * i + 1) % 10]  # every class appears in the training set
         write_cifar_pickle(d / f"data_batch_{i}", {"batch_label": f"training batch {i} of 5", "labels": labels,
-                                                  "data": data, "filenames": [f"img_{i}_{j}.png" for j in range(per_batch)]})
+                                                  "data": data,
+                                                  "filenames": [f"img_{i}_{j}.png" for j in range(per_batch)]})
         all_data.append(data)
         all_labels += labels
     test = rng.integers(0, 256, (per_batch, 3072), dtype=np.uint8)
-    write_cifar_pickle(d / "test_batch", {"batch_label": "testing batch 1 of 1", "labels": [j % 10 for j in range(per_batch)],
+    write_cifar_pickle(d / "test_batch", {"batch_label": "testing batch 1 of 1",
+                                          "labels": [j % 10 for j in range(per_batch)],
                                           "data": test, "filenames": ["t.png"] * per_batch})
     names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
     write_cifar_pickle(d / "batches.meta", {"label_names": names, "num_cases_per_batch": per_batch, "num_vis": 3072})
@@ -60,14 +62,16 @@ def write_nmnist_bin(path: Path, x: np.ndarray, y: np.ndarray, p: np.ndarray, t:
     path.parent.mkdir(parents=True, exist_ok=True)
     out = bytearray()
     for xi, yi, pi, ti in zip(x, y, p, t):
-        out += bytes([int(xi), int(yi), (int(pi) << 7) | ((int(ti) >> 16) & 0x7F), (int(ti) >> 8) & 0xFF, int(ti) & 0xFF])
+        out += bytes([int(xi), int(yi), (int(pi) << 7) | ((int(ti) >> 16) & 0x7F), (int(ti) >> 8) & 0xFF,
+                      int(ti) & 0xFF])
     path.write_bytes(bytes(out))
 
 
 def write_aedat2_dvs128(path: Path, x_raw: np.ndarray, y_raw: np.ndarray, p: np.ndarray, t: np.ndarray) -> None:
     """jAER AEDAT 2.0 with DVS128 addresses (raw sensor axes): addr = y << 8 | x << 1 | p, big-endian pairs."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n# Data format is int32 address, int32 timestamp (8 bytes total)\r\n"
+    header = (b"#!AER-DAT2.0\r\n# This is a raw AE data file - do not edit\r\n"
+              b"# Data format is int32 address, int32 timestamp (8 bytes total)\r\n")
     body = bytearray()
     for xi, yi, pi, ti in zip(x_raw, y_raw, p, t):
         body += struct.pack(">II", (int(yi) << 8) | (int(xi) << 1) | int(pi), int(ti))

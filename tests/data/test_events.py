@@ -15,7 +15,8 @@ RNG = np.random.default_rng(0)
 
 
 def _random_events(n: int, size: int, t_max: int = 300_000) -> tuple[np.ndarray, ...]:
-    return (RNG.integers(0, size, n), RNG.integers(0, size, n), RNG.integers(0, 2, n), np.sort(RNG.integers(0, t_max, n)))
+    return (RNG.integers(0, size, n), RNG.integers(0, size, n), RNG.integers(0, 2, n),
+            np.sort(RNG.integers(0, t_max, n)))
 
 
 def test_nmnist_reader_decodes_every_field(tmp_path: Path) -> None:
@@ -90,7 +91,8 @@ def _gesture_tree(root: Path) -> Path:
     for user, listing in (("user01_fluorescent", "trials_to_train.txt"), ("user24_led", "trials_to_test.txt")):
         evs = [(int(x), int(y), int(p), int(t)) for x, y, p, t in zip(*_random_events(2200, 128, t_max=1_100_000))]
         write_aedat31(d / f"{user}.aedat", [(1, evs[:1000], 0), (1, evs[1000:], 0)])
-        rows = "class,startTime_usec,endTime_usec\n" + "".join(f"{c},{c * 100_000},{c * 100_000 + 90_000}\n" for c in range(1, 12))
+        rows = "class,startTime_usec,endTime_usec\n" + "".join(f"{c},{c * 100_000},{c * 100_000 + 90_000}\n"
+                                                                for c in range(1, 12))
         (d / f"{user}_labels.csv").write_text(rows)
         (d / listing).write_text(f"{user}.aedat\n")
     return root

@@ -65,6 +65,6 @@ def test_per_class_picks_the_lowest_numbered_jpegs(shared_cifar_small: Path) -> 
     b = build_dataset("imagefolder", data_dir=shared_cifar_small, per_class=2, cache=False)
     assert (len(b.train), len(b.test)) == (20, 20)
     for split, ds in (("train", b.train), ("test", b.test)):
-        expected = [np.asarray(Image.open(shared_cifar_small / split / c / f"000{i}.jpg").convert("RGB")).transpose(2, 0, 1)
-                    for c in b.classes for i in range(2)]
+        expected = [np.asarray(Image.open(shared_cifar_small / split / c / f"000{i}.jpg").convert("RGB"))
+                    .transpose(2, 0, 1) for c in b.classes for i in range(2)]
         assert torch.equal(ds.data, torch.from_numpy(np.stack(expected)))

@@ -17,7 +17,8 @@ from .test_events import _nmnist_tree
 
 
 def _cfg(tmp_path: Path, **kw) -> TrainConfig:
-    return TrainConfig(**{"epochs": 1, "batch_size": 16, "out": str(tmp_path / "run"), "progress": False, "model": "mlp", **kw})
+    return TrainConfig(**{"epochs": 1, "batch_size": 16, "out": str(tmp_path / "run"), "progress": False,
+                          "model": "mlp", **kw})
 
 
 @pytest.mark.slow

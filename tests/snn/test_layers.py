@@ -123,7 +123,8 @@ def test_recompute_backward_kernel_is_bit_identical(kind: str, static: bool) -> 
         neuron = (LIF if kind == "lif" else IF)(surrogate="sigmoid", detach_reset=False)
         neuron.recompute = recompute
         f = f0.clone().requires_grad_()
-        x = f.unsqueeze(0).expand(5, *f.shape) if static else (f.unsqueeze(0) * torch.linspace(0.5, 1.5, 5)[:, None, None])
+        x = (f.unsqueeze(0).expand(5, *f.shape) if static
+             else (f.unsqueeze(0) * torch.linspace(0.5, 1.5, 5)[:, None, None]))
         s = neuron(x)
         s.backward(torch.randn(s.shape, generator=torch.Generator().manual_seed(2)))
         grads.append(f.grad)

@@ -270,7 +270,8 @@ def test_memory_lean_model_under_sltt_k_equals_default():
 
 
 def test_settings_are_validated_in_one_line():
-    for bad, msg in ((("xyz", 0), "backprop must be one of"), (("sltt", -1), ">= 0"), (("bptt", 2), "needs backprop 'sltt'")):
+    for bad, msg in ((("xyz", 0), "backprop must be one of"), (("sltt", -1), ">= 0"),
+                     (("bptt", 2), "needs backprop 'sltt'")):
         with pytest.raises(ValueError, match=msg) as e:
             Backprop(*bad)
         assert "\n" not in str(e.value)

@@ -43,7 +43,8 @@ def test_triton_kernels_in_interpreter_equal_reference():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 @requires_triton
 def test_triton_kernels_on_cuda_equal_reference():
-    script = (HERE / "_triton_check.py").read_text().replace("torch.randn(5, 3, 700)", "torch.randn(5, 3, 700, device='cuda')")
+    script = (HERE / "_triton_check.py").read_text().replace("torch.randn(5, 3, 700)",
+                                                             "torch.randn(5, 3, 700, device='cuda')")
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600,
                        env={k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"})
     assert r.returncode == 0, r.stdout + r.stderr

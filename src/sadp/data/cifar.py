@@ -78,24 +78,28 @@ def _bundle(
 @DATASETS.register("cifar10", help="CIFAR-10, torchvision pickle layout: DATA_DIR/cifar-10-batches-py/")
 def load_cifar10(data_dir: str | Path | None = None, subset: int | None = None, seed: int = 0) -> DataBundle:
     obtain = f"download {CIFAR10_URL} and run `tar xzf cifar-10-python.tar.gz -C DATA_DIR`"
-    root = _find(require_data_dir(data_dir, "cifar10", "the folder holding cifar-10-batches-py/", obtain), "cifar-10-batches-py")
+    root = _find(require_data_dir(data_dir, "cifar10", "the folder holding cifar-10-batches-py/", obtain),
+                 "cifar-10-batches-py")
     if not root.is_dir():
         raise DatasetNotFoundError(root, "folder cifar-10-batches-py/ (torchvision's CIFAR-10 layout)", obtain)
-    parts = [_images(_unpickle(root / f"data_batch_{i}", obtain), root / f"data_batch_{i}", "labels") for i in range(1, 6)]
+    parts = [_images(_unpickle(root / f"data_batch_{i}", obtain), root / f"data_batch_{i}", "labels")
+             for i in range(1, 6)]
     train = (np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
     test = _images(_unpickle(root / "test_batch", obtain), root / "test_batch", "labels")
     classes = _names(_unpickle(root / "batches.meta", obtain), "label_names")
     return _bundle("cifar10", train, test, classes, subset, seed)
 
 
-@DATASETS.register("cifar100", help="CIFAR-100, torchvision pickle layout: DATA_DIR/cifar-100-python/ (label=fine|coarse)")
+@DATASETS.register("cifar100",
+                   help="CIFAR-100, torchvision pickle layout: DATA_DIR/cifar-100-python/ (label=fine|coarse)")
 def load_cifar100(
     data_dir: str | Path | None = None, subset: int | None = None, seed: int = 0, label: str = "fine"
 ) -> DataBundle:
     if label not in ("fine", "coarse"):
         raise ValueError(f"cifar100 label must be 'fine' (100 classes) or 'coarse' (20 superclasses), got {label!r}")
     obtain = f"download {CIFAR100_URL} and run `tar xzf cifar-100-python.tar.gz -C DATA_DIR`"
-    root = _find(require_data_dir(data_dir, "cifar100", "the folder holding cifar-100-python/", obtain), "cifar-100-python")
+    root = _find(require_data_dir(data_dir, "cifar100", "the folder holding cifar-100-python/", obtain),
+                 "cifar-100-python")
     if not root.is_dir():
         raise DatasetNotFoundError(root, "folder cifar-100-python/ (torchvision's CIFAR-100 layout)", obtain)
     key = f"{label}_labels"

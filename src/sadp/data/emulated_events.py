@@ -79,13 +79,15 @@ def emulate_events(images: Tensor, time_steps: int, micro_steps: int = 48, contr
     return frames
 
 
-@DATASETS.register("digits_dvs", help="the embedded digits recorded by an emulated DVS in 3 saccades, N-MNIST style (20x20, T=6)")
+@DATASETS.register("digits_dvs",
+                   help="the embedded digits recorded by an emulated DVS in 3 saccades, N-MNIST style (20x20, T=6)")
 def load_digits_dvs(subset: int | None = None, seed: int = 0, time_steps: int = 6, micro_steps: int = 48,
                     contrast: float = 0.3, noise_rate: float = 0.002) -> DataBundle:
     digits = load_digits_bundle()
     parts = []
     for split, ds in (("train", digits.train), ("test", digits.test)):
-        frames = emulate_events(ds.data, time_steps, micro_steps, contrast, noise_rate, seed=0 if split == "train" else 1)
+        frames = emulate_events(ds.data, time_steps, micro_steps, contrast, noise_rate,
+                                seed=0 if split == "train" else 1)
         parts.append(InMemoryImages(frames, ds.targets))
     train, test = parts
     if subset:

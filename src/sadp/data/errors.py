@@ -34,7 +34,8 @@ def require_data_dir(data_dir: str | Path | None, dataset: str, expected: str, o
     """``data_dir`` as a Path, or a clear error when it was not given or does not exist."""
     if data_dir is None:
         raise DatasetNotFoundError(
-            "<no --data-dir>", f"dataset {dataset!r} reads files from disk; pass --data-dir pointing at {expected}", obtain
+            "<no --data-dir>", f"dataset {dataset!r} reads files from disk; pass --data-dir pointing at {expected}",
+            obtain,
         )
     path = Path(data_dir).expanduser()
     if not path.is_dir():

@@ -228,7 +228,8 @@ def _event_bundle(
     )
 
 
-def _class_files(folder: Path, suffix: str, obtain: str, classes: Sequence[str] | None = None) -> tuple[list[EventSample], list[str]]:
+def _class_files(folder: Path, suffix: str, obtain: str,
+                 classes: Sequence[str] | None = None) -> tuple[list[EventSample], list[str]]:
     if not folder.is_dir():
         raise DatasetNotFoundError(folder, f"folder of class sub-folders holding *{suffix} files", obtain)
     names = list(classes) if classes else sorted(d.name for d in folder.iterdir() if d.is_dir())
@@ -250,9 +251,12 @@ def _natural(p: Path) -> tuple:
     return tuple(int(s) if s.isdigit() else s for s in re.split(r"(\d+)", p.name))
 
 
-NMNIST_OBTAIN = "download Train.zip and Test.zip from https://www.garrickorchard.com/datasets/n-mnist and unzip both into DATA_DIR"
-CIFAR10_DVS_OBTAIN = "download the ten class zips from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 and unzip each into DATA_DIR (DATA_DIR/airplane/*.aedat, ...)"
-GESTURE_OBTAIN = "download DvsGesture.tar.gz from https://research.ibm.com/interactive/dvsgesture/ and run `tar xzf DvsGesture.tar.gz -C DATA_DIR`"
+NMNIST_OBTAIN = ("download Train.zip and Test.zip from https://www.garrickorchard.com/datasets/n-mnist "
+                 "and unzip both into DATA_DIR")
+CIFAR10_DVS_OBTAIN = ("download the ten class zips from https://figshare.com/articles/dataset/CIFAR10-DVS_New/4724671 "
+                      "and unzip each into DATA_DIR (DATA_DIR/airplane/*.aedat, ...)")
+GESTURE_OBTAIN = ("download DvsGesture.tar.gz from https://research.ibm.com/interactive/dvsgesture/ "
+                  "and run `tar xzf DvsGesture.tar.gz -C DATA_DIR`")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 GESTURE_CLASSES = (
     "hand_clapping", "right_hand_wave", "left_hand_wave", "right_arm_clockwise", "right_arm_counter_clockwise",

@@ -147,7 +147,8 @@ def _probe(path: Path) -> tuple[int, int, str] | None:
 
 
 def decode_all(
-    files: Sequence[Path], targets: Sequence[int], channels: int, size: int | None, skip_corrupt: bool, workers: int | None
+    files: Sequence[Path], targets: Sequence[int], channels: int, size: int | None, skip_corrupt: bool,
+    workers: int | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Decode ``files`` in a thread pool (Pillow releases the GIL while decoding): (images, labels, skipped).
 
@@ -245,12 +246,14 @@ def _drop_undecodable(
             problems = list(pool.map(_decode_problem, files, chunksize=64))
         return {}, {"bad": [[i, p] for i, p in enumerate(problems) if p is not None]}
 
-    _, meta = cached_arrays("imagefolder-check", files_key(files, check="decode"), check, cache_dir) if cache else check()
+    _, meta = (cached_arrays("imagefolder-check", files_key(files, check="decode"), check, cache_dir) if cache
+               else check())
     bad = {int(i): str(reason) for i, reason in meta["bad"]}
     if bad and not skip_corrupt:
         first = min(bad)
         count = f"{len(bad)} undecodable files" if len(bad) > 1 else "the only undecodable file"
-        raise CorruptFileError(files[first], f"{bad[first]} ({count} of {len(files)} in {files[first].parent.parent.name}/)")
+        raise CorruptFileError(files[first],
+                               f"{bad[first]} ({count} of {len(files)} in {files[first].parent.parent.name}/)")
     keep = [i for i in range(len(files)) if i not in bad]
     return [files[i] for i in keep], [targets[i] for i in keep], len(bad)
 
@@ -332,7 +335,8 @@ def load_imagefolder(
         return {"train_x": xtr, "train_y": ytr, "test_x": xte, "test_y": yte}, {"skipped_corrupt": s1 + s2}
 
     if cache:
-        key = files_key([*train_files, *test_files], channels=channels, size=image_size, skip=skip_corrupt, n_train=len(train_files))
+        key = files_key([*train_files, *test_files], channels=channels, size=image_size, skip=skip_corrupt,
+                        n_train=len(train_files))
         arrays, meta = cached_arrays("imagefolder", key, build, cache_dir)
     else:
         arrays, meta = build()

@@ -59,7 +59,8 @@ def _materialise(ds: Dataset) -> InMemoryImages:
     xs = [as_image_tensor(x) for x, *_ in items]
     shapes = {tuple(x.shape) for x in xs}
     if len(shapes) > 1:
-        raise DatasetError(f"dataset items differ in shape {sorted(shapes)[:3]}; resize them (a transform) or pass in_memory=False")
+        raise DatasetError(f"dataset items differ in shape {sorted(shapes)[:3]}; "
+                           "resize them (a transform) or pass in_memory=False")
     return InMemoryImages(torch.stack(xs), torch.tensor([int(y) for _, y, *_ in items]))
 
 

@@ -37,8 +37,8 @@ def build_model(name: str, input_shape: Sequence[int], num_classes: int, **kwarg
 
 
 __all__ = [
-    "ATan", "BACKENDS", "Backprop", "backprop", "cpu_kernels", "Flatten", "IF", "LIF", "MEMORY_MODES", "PLIF", "SeqToANN", "Sigmoid", "SpikingClassifier",
-    "SpikingNeuron", "Surrogate", "Triangle", "build_model", "direct_encode", "encode", "get_backend",
-    "get_surrogate", "is_recomputing", "make_neuron", "poisson_encode", "set_backend", "set_backprop", "set_memory_mode",
-    "triton_available",
+    "ATan", "BACKENDS", "Backprop", "backprop", "cpu_kernels", "Flatten", "IF", "LIF", "MEMORY_MODES", "PLIF",
+    "SeqToANN", "Sigmoid", "SpikingClassifier", "SpikingNeuron", "Surrogate", "Triangle", "build_model",
+    "direct_encode", "encode", "get_backend", "get_surrogate", "is_recomputing", "make_neuron", "poisson_encode",
+    "set_backend", "set_backprop", "set_memory_mode", "triton_available",
 ]

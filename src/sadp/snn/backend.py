@@ -9,9 +9,10 @@ Backends (all give the same spikes; gradients agree to float rounding):
   every ``torch.func`` transform (vmap/grad per-example gradients) and ``torch.compile``.
 
 Under ``torch.compile`` the neurons trace the reference loop, which Inductor fuses into its own
-kernels (Inductor cannot lower the fused Function's graph). The fused and Triton paths are custom ``autograd.Function`` s without vmap rules, so whenever a
-neuron sees a ``torch.func``-wrapped tensor it falls back to ``"reference"`` by itself. To be
-explicit (e.g. in diagnostics that compute per-example gradients), use::
+kernels (Inductor cannot lower the fused Function's graph). The fused and Triton paths are custom
+``autograd.Function`` s without vmap rules, so whenever a neuron sees a ``torch.func``-wrapped
+tensor it falls back to ``"reference"`` by itself. To be explicit (e.g. in diagnostics that
+compute per-example gradients), use::
 
     with sadp.snn.set_backend("reference"):
         per_sample_grads = torch.func.vmap(torch.func.grad(loss_fn), ...)(...)

@@ -182,7 +182,8 @@ def multi_step_fused(x: Tensor, k: Tensor | None, spec: NeuronSpec, recompute: b
 
 # -- SLTT: no temporal route in the backward pass (sadp.snn.sltt) --------------------------------
 
-def _forward_loop_sltt(spec: NeuronSpec, x: Tensor, k: Tensor | None, steps: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
+def _forward_loop_sltt(spec: NeuronSpec, x: Tensor, k: Tensor | None,
+                       steps: Tensor) -> tuple[Tensor, Tensor, Tensor | None]:
     """Float spikes, h at the trained ``steps`` [K, ...] and, for PLIF, dh/dk there (the membrane
     carried into the step is a constant under SLTT, so dh/dk is one number per neuron and step)."""
     T = x.shape[0]

@@ -219,7 +219,8 @@ def multi_step_triton(x: Tensor, k: Tensor | None, spec: NeuronSpec, sltt: bool 
             "the 'triton' neuron backend needs CUDA tensors (or TRITON_INTERPRET=1 for CPU testing); "
             "use set_backend('auto') to pick it only on CUDA"
         )
-    if k is not None or spec.surrogate.name not in SURROGATE_IDS or x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+    if (k is not None or spec.surrogate.name not in SURROGATE_IDS
+            or x.dtype not in (torch.float32, torch.float16, torch.bfloat16)):
         return multi_step_sltt(x, k, spec, steps) if sltt else multi_step_fused(x, k, spec)
     if not (torch.is_grad_enabled() and x.requires_grad):
         return _launch_forward(spec, x, keep=False)[0]

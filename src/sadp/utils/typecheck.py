@@ -79,7 +79,8 @@ def describe(hint: Any) -> str:
     if hint in _MAPPINGS or origin in _MAPPINGS:
         kv = _args(hint)
         if kv and kv[0] is str:
-            return "a mapping of names to values" if kv[1] is Any else f"a mapping of names to {_plural(describe(kv[1]))}"
+            return ("a mapping of names to values" if kv[1] is Any
+                    else f"a mapping of names to {_plural(describe(kv[1]))}")
         return "a mapping"
     if hint in _SEQUENCES or origin in _SEQUENCES:
         items = [a for a in _args(hint) if a is not Ellipsis]

@@ -56,7 +56,8 @@ class SpikingVGG11(SpikingClassifier):
         convs = [v for v in VGG11 if v != "M"]
         if channels is not None:
             if len(channels) != len(convs) or not all(isinstance(v, int) and v > 0 for v in channels):
-                raise ValueError(f"vgg11 channels must be {len(convs)} positive integers (one per conv layer), got {list(channels)}")
+                raise ValueError(f"vgg11 channels must be {len(convs)} positive integers (one per conv layer), "
+                                 f"got {list(channels)}")
             widths = iter(channels)
         else:
             if not isinstance(width, (int, float)) or not width > 0:
