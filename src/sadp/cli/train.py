@@ -40,7 +40,7 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "optimizer": (str, "optimizer"),
     "warmup_epochs": (float, "linear warm-up length in epochs"),
     "label_smoothing": (float, "label smoothing of the cross-entropy"),
-    "loss": (str, "training loss (ce: the mean-over-T logits' cross-entropy; tet: per step)"),
+    "loss": (str, "per-example training loss"),
     "T": (int, "time steps (static data; event data take T from binning)"),
     "neuron": (str, "spiking neuron"),
     "tau": (float, "membrane time constant"),
