@@ -11,10 +11,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from sadp.registry import DATASETS, METHODS, MODELS
+from sadp.registry import DATASETS, ENCODERS, LOSSES, METHODS, MODELS, NEURONS, OPTIMIZERS, SURROGATES
 
 __version__ = "0.1.0"
-__all__ = ["DATASETS", "EpochReport", "METHODS", "MODELS", "Pruner", "__version__", "exit_process"]
+__all__ = ["DATASETS", "ENCODERS", "EpochReport", "LOSSES", "METHODS", "MODELS", "NEURONS", "OPTIMIZERS", "Pruner",
+           "SURROGATES", "__version__", "exit_process"]
 
 SUBPACKAGES = ("cli", "data", "diagnostics", "experiments", "pruning", "snn", "train", "utils")
 

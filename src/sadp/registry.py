@@ -1,13 +1,18 @@
-"""One registry type for models, datasets and pruning methods.
+"""One registry type for every named component: models, datasets, pruning methods, optimizers,
+losses, neurons, surrogate gradients and input encoders.
 
 Entries register themselves with a decorator when their module is imported; each registry
 knows which modules hold its entries and imports them on first lookup, so ``MODELS.names()``
-is complete without the caller importing anything first.
+is complete without the caller importing anything first. ``TrainConfig.validate`` checks its
+names against these registries and ``sadp train --help`` lists them, so an entry registered by
+user code (before the config is validated) is accepted and listed like a built-in one
+(docs/architecture.md, "Adding a component").
 """
 from __future__ import annotations
 
 import importlib
-from typing import Any, Callable, Generic, Iterable, TypeVar
+import inspect
+from typing import Any, Callable, Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -40,6 +45,14 @@ class Registry(Generic[T]):
 
         return deco
 
+    def unregister(self, name: str) -> None:
+        """Remove entry ``name`` (e.g. one a test registered); unknown names are an error."""
+        self._load()
+        if name not in self._entries:
+            raise KeyError(self.unknown(name))
+        del self._entries[name]
+        self._help.pop(name, None)
+
     def _load(self) -> None:
         if not self._loaded:
             self._loaded = True
@@ -51,12 +64,25 @@ class Registry(Generic[T]):
         try:
             return self._entries[name]
         except KeyError:
-            raise KeyError(
-                f"unknown {self.kind} {name!r}; available: {', '.join(sorted(self._entries))}"
-            ) from None
+            raise KeyError(self.unknown(name)) from None
+
+    def unknown(self, name: object) -> str:
+        """The one-line message for a name that is not registered, listing the registered ones."""
+        self._load()
+        return f"unknown {self.kind} {name!r}; available: {', '.join(sorted(self._entries))}"
 
     def build(self, name: str, *args: Any, **kwargs: Any) -> Any:
         return self.get(name)(*args, **kwargs)  # type: ignore[operator]
+
+    def build_with(self, name: str, *args: Any, **options: Any) -> Any:
+        """Call entry ``name`` with ``args`` and those of ``options`` its signature names (all of
+        them when it takes ``**kwargs``): an entry declares only the settings it uses."""
+        entry = self.get(name)
+        params = inspect.signature(entry).parameters.values()  # type: ignore[arg-type]
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            names = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+            options = {k: v for k, v in options.items() if k in names}
+        return entry(*args, **options)  # type: ignore[operator]
 
     def names(self) -> list[str]:
         self._load()
@@ -66,11 +92,25 @@ class Registry(Generic[T]):
         self._load()
         return self._help.get(name, "")
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
         self._load()
         return name in self._entries
+
+    def __iter__(self) -> Iterator[str]:
+        """The registered names, sorted (``", ".join(REGISTRY)`` lists them)."""
+        return iter(self.names())
 
 
 MODELS: Registry[Callable[..., Any]] = Registry("model", ["sadp.snn.models"])
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset", ["sadp.data"])
 METHODS: Registry[Callable[..., Any]] = Registry("pruning method", ["sadp.pruning.methods"], name_attr="name")
+# (param_groups, lr=..., momentum=...) -> torch.optim.Optimizer; see sadp.train.optim
+OPTIMIZERS: Registry[Callable[..., Any]] = Registry("optimizer", ["sadp.train.optim"])
+# (out [T, B, K], y [B], **the options it names) -> [B] per-example losses; see sadp.train.losses
+LOSSES: Registry[Callable[..., Any]] = Registry("loss", ["sadp.train.losses"])
+# sadp.snn.SpikingNeuron subclasses, built with their ``from_options``; see sadp.snn.neurons
+NEURONS: Registry[Any] = Registry("neuron", ["sadp.snn.neurons"])
+# sadp.snn.Surrogate subclasses; the registry sets their ``name`` (the compiled kernels key on it)
+SURROGATES: Registry[Any] = Registry("surrogate", ["sadp.snn.surrogate"], name_attr="name")
+# (x [B, ...], T) -> [T, B, ...]; see sadp.snn.encoders
+ENCODERS: Registry[Callable[..., Any]] = Registry("encoder", ["sadp.snn.encoders"])

@@ -34,7 +34,12 @@ CASES = [
     ("model: mlp\nmodel_options: {hiden: 3}\n", [], "model 'mlp' has no option(s) ['hiden']; its options are hidden"),
     ("model: mlp\nmodel_options: {hidden: 3}\n", [], "model 'mlp': hidden must be a list of integers, got 3"),
     ("lr: .nan\n", [], "lr must be a finite number, got nan"),
-    (None, ["--encoder", "rate"], "encoder must be one of direct, poisson, got 'rate'"),
+    (None, ["--encoder", "rate"], "unknown encoder 'rate'; available: direct, poisson"),
+    (None, ["--optimizer", "adam"], "unknown optimizer 'adam'; available: adamw, sgd"),
+    (None, ["--loss", "mse"], "unknown loss 'mse'; available: ce, tet"),
+    (None, ["--method", "sadpp"], "unknown pruning method 'sadpp'; available: "),
+    (None, ["--model", "nope"], "unknown model 'nope'; available: mlp, "),  # the trainer's build, before writing
+    (None, ["--dataset", "nope"], "unknown dataset 'nope'; available: cifar10, "),
     (None, ["--dataset-option", "image_size=24"], "dataset 'digits' has no option(s) ['image_size']"),
     (None, ["--model", "mlp", "--subset", "100000"], "subset 100000 is larger than the training set (1438 examples)"),
     (None, ["--model", "mlp", "--subset", "5"], "subset 5 is smaller than the number of classes (10)"),

@@ -1,26 +1,62 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sadp.cli.main import main
+from sadp.cli.main import SUBCOMMANDS, main
+from sadp.registry import DATASETS, ENCODERS, LOSSES, METHODS, MODELS, NEURONS, OPTIMIZERS, SURROGATES
+
+REGISTRIES = {"--dataset": DATASETS, "--model": MODELS, "--method": METHODS, "--optimizer": OPTIMIZERS,
+              "--loss": LOSSES, "--neuron": NEURONS, "--surrogate": SURROGATES, "--encoder": ENCODERS}
+
+
+def _train_help(capsys: pytest.CaptureFixture) -> dict[str, str]:
+    """``sadp train --help``: each option's help text (argparse's wrapping undone), by flag."""
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--help"])
+    assert e.value.code == 0
+    text = " ".join(capsys.readouterr().out.split("options:", 1)[1].split())
+    return {m.group(1): m.group(2) for m in re.finditer(r"(--[\w-]+) [A-Z_=]+ (.*?)(?= --[\w-]+ |$)", text)}
 
 
 def test_help_lists_subcommands_and_train_flags(capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as e:
         main(["--help"])
     assert e.value.code == 0
-    assert "train" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert all(name in out for name in SUBCOMMANDS)
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     text = capsys.readouterr().out
     for flag in ("--dataset", "--data-dir", "--model", "--method", "--ratio", "--epochs", "--batch-size",
                  "--lr", "--T", "--seed", "--device", "--out", "--resume", "--config"):
         assert flag in text
+
+
+def test_train_help_lists_every_registered_name(capsys: pytest.CaptureFixture) -> None:
+    options = _train_help(capsys)
+    for flag, reg in REGISTRIES.items():
+        listed = re.search(r": ([\w, ]+?)(?: \[default: \w+\])?$", options[flag])
+        assert listed and listed.group(1).split(", ") == reg.names(), (flag, options[flag])
+
+
+def test_train_help_lists_entries_registered_later(capsys: pytest.CaptureFixture) -> None:
+    # an entry registered by user code (here: the test) is listed, so the listing is not a literal
+    for reg in REGISTRIES.values():
+        reg.register("zz_user_entry")(lambda *args, **kwargs: None)
+    try:
+        options = _train_help(capsys)
+    finally:
+        for reg in REGISTRIES.values():
+            reg.unregister("zz_user_entry")
+    for flag in REGISTRIES:
+        assert "zz_user_entry" in options[flag], flag
+    assert all("zz_user_entry" not in text for text in _train_help(capsys).values())
 
 
 def test_yaml_config_and_flag_override(tmp_path: Path) -> None:

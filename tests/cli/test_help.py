@@ -6,6 +6,7 @@ import re
 import pytest
 
 from sadp.cli.main import SUBCOMMANDS, main
+from sadp.registry import DATASETS
 
 
 def _help(capsys: pytest.CaptureFixture, command: str) -> str:
@@ -25,7 +26,7 @@ def test_defaults_are_stated_once(capsys: pytest.CaptureFixture, command: str) -
 
 def test_train_help_shows_the_config_defaults(capsys: pytest.CaptureFixture) -> None:
     text = _help(capsys, "train")
-    assert "--dataset DATASET registered dataset (digits, cifar10, cifar100, imagefolder, ...) [default: digits]" in text
+    assert f"--dataset DATASET registered dataset: {', '.join(DATASETS.names())} [default: digits]" in text
     assert "--epochs EPOCHS training epochs [default: 20]" in text
     assert "--data-dir DATA_DIR directory holding the dataset files --subset" in text  # no default to state
 

@@ -25,9 +25,12 @@ from sadp.utils.typecheck import describe, matches, type_problem
     (dict(weight_decay=-1e-4), r"weight_decay must be >= 0"),
     (dict(num_workers=-1), r"num_workers must be >= 0"),
     (dict(tau=1.0), r"tau \(membrane time constant\) must be > 1"),
-    (dict(neuron="lf"), r"neuron must be one of lif, if, plif, got 'lf'"),
-    (dict(surrogate="relu"), r"surrogate must be one of .*atan.*, got 'relu'"),
-    (dict(encoder="rate"), r"encoder must be one of direct, poisson, got 'rate'"),
+    (dict(neuron="lf"), r"unknown neuron 'lf'; available: if, lif, plif"),
+    (dict(surrogate="relu"), r"unknown surrogate 'relu'; available: .*atan"),
+    (dict(encoder="rate"), r"unknown encoder 'rate'; available: direct, poisson"),
+    (dict(optimizer="adam"), r"unknown optimizer 'adam'; available: adamw, sgd"),
+    (dict(loss="mse"), r"unknown loss 'mse'; available: ce, tet"),
+    (dict(method="sadpp"), r"unknown pruning method 'sadpp'; available: .*random_dynamic, .*sadp"),
     (dict(model_options={"tau": 3.0}), r"model_options \['tau'\] are top-level options: set them as tau"),
     (dict(out=""), r"out must name an output directory"),
 ])
@@ -65,7 +68,8 @@ def test_typecheck_against_annotations() -> None:
 
 
 @pytest.mark.parametrize("name, options, msg", [
-    ("mlp", {"hiden": [3]}, r"model 'mlp' has no option\(s\) \['hiden'\]; its options are hidden, plus the neuron's: .*v_threshold"),
+    ("mlp", {"hiden": [3]},
+     r"model 'mlp' has no option\(s\) \['hiden'\]; its options are hidden, plus the neuron's: .*v_threshold"),
     ("mlp", {"hidden": 3}, r"model 'mlp': hidden must be a list of integers, got 3 \(an integer\)"),
     ("small_cnn", {"channels": [8, "16"]}, r"channels must be a list of integers"),
     ("resnet19", {"width": 8.5}, r"width must be an integer, got 8.5"),

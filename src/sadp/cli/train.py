@@ -11,29 +11,41 @@ import argparse
 import json
 from typing import Any
 
+from sadp.registry import (
+    DATASETS,
+    ENCODERS,
+    LOSSES,
+    METHODS,
+    MODELS,
+    NEURONS,
+    OPTIMIZERS,
+    SURROGATES,
+    Registry,
+)
 from sadp.train.config import TrainConfig, load_yaml
 
 # flag -> (type, help); defaults come from TrainConfig so there is one source of truth.
 FLAGS: dict[str, tuple[Any, str]] = {
-    "dataset": (str, "registered dataset (digits, cifar10, cifar100, imagefolder, ...)"),
+    "dataset": (str, "registered dataset"),
     "data_dir": (str, "directory holding the dataset files"),
     "subset": (int, "train on a fixed, seeded, class-balanced subset of this many examples"),
-    "model": (str, "registered model (mlp, small_cnn, vgg11, resnet19, sew_resnet18, sew_resnet34)"),
-    "method": (str, "pruning method (full, random_dynamic, infobatch, sadp, ...)"),
-    "ratio": (float, "pruning ratio r: each epoch trains on about (1 - r) N examples (None: 0 for full, 0.3 otherwise)"),
+    "model": (str, "registered model"),
+    "method": (str, "pruning method"),
+    "ratio": (float, "pruning ratio r: each epoch trains on about (1 - r) N examples "
+                     "(None: 0 for full, 0.3 otherwise)"),
     "epochs": (int, "training epochs"),
     "batch_size": (int, "batch size"),
     "lr": (float, "peak learning rate (cosine schedule with warm-up)"),
     "weight_decay": (float, "weight decay"),
-    "optimizer": (str, "sgd or adamw"),
+    "optimizer": (str, "optimizer"),
     "warmup_epochs": (float, "linear warm-up length in epochs"),
     "label_smoothing": (float, "label smoothing of the cross-entropy"),
-    "loss": (str, "ce (mean-over-T logits) or tet (per-step TET loss)"),
+    "loss": (str, "per-example training loss"),
     "T": (int, "time steps (static data; event data take T from binning)"),
-    "neuron": (str, "lif, if or plif"),
+    "neuron": (str, "spiking neuron"),
     "tau": (float, "membrane time constant"),
-    "surrogate": (str, "surrogate gradient: atan, sigmoid or triangle"),
-    "encoder": (str, "direct or poisson (static data)"),
+    "surrogate": (str, "surrogate gradient"),
+    "encoder": (str, "input encoder (static data)"),
     "seed": (int, "random seed (selection, init, augmentation)"),
     "device": (str, "auto, cpu, cuda, cuda:1, ..."),
     "out": (str, "output directory"),
@@ -42,7 +54,14 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "eval_every": (int, "evaluate every n epochs (always after the last)"),
     "train_eval_size": (int, "also evaluate on this many fixed training examples (train/test gap)"),
     "backprop": (str, "bptt, or sltt: backward without the temporal routes (same forward; less memory and time)"),
-    "backprop_steps": (int, "SLTT-K: backpropagate K random time steps per batch (0: every step; needs --backprop sltt)"),
+    "backprop_steps": (int, "SLTT-K: backpropagate K random time steps per batch "
+                            "(0: every step; needs --backprop sltt)"),
+}
+# flag -> the registry whose names its help lists (read when the parser is built, so entries
+# registered before that are listed too)
+REGISTERED: dict[str, Registry] = {
+    "dataset": DATASETS, "model": MODELS, "method": METHODS, "optimizer": OPTIMIZERS, "loss": LOSSES,
+    "neuron": NEURONS, "surrogate": SURROGATES, "encoder": ENCODERS,
 }
 BOOL_FLAGS = {
     "resume": "continue the run in --out from its last checkpoint",
@@ -61,6 +80,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     defaults = TrainConfig()
     for name, (typ, text) in FLAGS.items():
         default = getattr(defaults, name)  # the flag itself defaults to None: a --config value wins over it
+        if name in REGISTERED:
+            text = f"{text}: {', '.join(REGISTERED[name].names())}"
         p.add_argument(f"--{name.replace('_', '-')}", dest=name, type=typ, default=None,
                        help=text if default is None else f"{text} [default: {default}]")
     for name, text in BOOL_FLAGS.items():

@@ -16,6 +16,11 @@ The threshold rule ``>=`` is deliberate: SpikingJelly's; snnTorch and norse fire
 Implementations (all bit-identical spikes; see :mod:`sadp.snn.backend`): the fused multi-step
 autograd function by default (C++ kernels for IF/LIF on CPU, Triton on CUDA), the plain
 step-by-step loop ``forward_reference`` under ``torch.func``/``torch.compile`` or on request.
+
+Neurons are registered in ``sadp.registry.NEURONS`` (``lif``, ``if``, ``plif``) and built by
+:func:`make_neuron` through the class's ``from_options``. Every backend implements the charge of
+the ``kind``s above (:func:`sadp.snn.neuron_spec.charge`); a registered neuron with other dynamics
+overrides ``forward``.
 """
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from contextlib import nullcontext
 import torch
 from torch import Tensor, nn
 
+from sadp.registry import NEURONS
 from sadp.snn import sltt
 from sadp.snn.backend import check_backend, get_backend, triton_available
 from sadp.snn.fused import multi_step_fused, multi_step_sltt
@@ -44,6 +50,10 @@ class SpikingNeuron(nn.Module):
     kind: str = "base"
     decay_input: bool = True
     tau: float = 0.0
+    # Whether the neuron has a membrane time constant: models pass the config's ``tau`` and
+    # ``decay_input`` to every neuron; ``from_options`` drops them for one without (IF), and
+    # TrainConfig checks tau > 1 only for those with one.
+    has_time_constant: bool = True
 
     def __init__(
         self,
@@ -66,6 +76,14 @@ class SpikingNeuron(nn.Module):
         self.surrogate = get_surrogate(surrogate, alpha)
         self.backend = None if backend is None else check_backend(backend)  # None: process-wide choice
         self.recompute = recompute  # fused path: save only x, recompute h and spikes in backward
+
+    @classmethod
+    def from_options(cls, **kwargs) -> "SpikingNeuron":
+        """Build from the options every model passes (``tau``, ``decay_input``, the neuron's own)."""
+        if not cls.has_time_constant:
+            kwargs.pop("tau", None)
+            kwargs.pop("decay_input", None)
+        return cls(**kwargs)
 
     def decay(self) -> Tensor | None:
         """The learnable decay k as a 0-dim tensor (PLIF), else None."""
@@ -156,12 +174,15 @@ class SpikingNeuron(nn.Module):
         )
 
 
+@NEURONS.register("if")
 class IF(SpikingNeuron):
     """Integrate-and-fire: h = v + x."""
 
     kind = "if"
+    has_time_constant = False
 
 
+@NEURONS.register("lif")
 class LIF(SpikingNeuron):
     """Leaky integrate-and-fire with fixed membrane time constant ``tau``."""
 
@@ -178,6 +199,7 @@ class LIF(SpikingNeuron):
         return f"tau={self.tau}, decay_input={self.decay_input}, " + super().extra_repr()
 
 
+@NEURONS.register("plif")
 class PLIF(SpikingNeuron):
     """Parametric LIF (Fang et al. 2021): 1/tau = sigmoid(w) with w learnable, initialised from ``init_tau``."""
 
@@ -190,6 +212,13 @@ class PLIF(SpikingNeuron):
         self.w = nn.Parameter(torch.tensor(-math.log(init_tau - 1.0)))
         self.decay_input = decay_input
 
+    @classmethod
+    def from_options(cls, **kwargs) -> "PLIF":
+        """The models' ``tau`` is PLIF's initial time constant ``init_tau``."""
+        if "tau" in kwargs:
+            kwargs["init_tau"] = kwargs.pop("tau")
+        return cls(**kwargs)
+
     @property
     def tau(self) -> float:  # type: ignore[override]
         return float(1.0 / torch.sigmoid(self.w).item())
@@ -198,18 +227,6 @@ class PLIF(SpikingNeuron):
         return torch.sigmoid(self.w)
 
 
-NEURONS: dict[str, type[SpikingNeuron]] = {"lif": LIF, "if": IF, "plif": PLIF}
-
-
 def make_neuron(kind: str = "lif", **kwargs) -> SpikingNeuron:
-    """Build a neuron by name (``lif``, ``if``, ``plif``); kwargs go to its constructor."""
-    try:
-        cls = NEURONS[kind]
-    except KeyError:
-        raise KeyError(f"unknown neuron {kind!r}; available: {', '.join(NEURONS)}") from None
-    if cls is IF:
-        kwargs.pop("tau", None)
-        kwargs.pop("decay_input", None)
-    if cls is PLIF and "tau" in kwargs:
-        kwargs["init_tau"] = kwargs.pop("tau")
-    return cls(**kwargs)
+    """Build a registered neuron by name (``lif``, ``if``, ``plif``, ...) with its ``from_options``."""
+    return NEURONS.get(kind).from_options(**kwargs)

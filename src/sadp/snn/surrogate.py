@@ -6,6 +6,11 @@ Each surrogate is a smooth primitive ``f`` with slope parameter ``alpha``; the s
 (vmap/grad per-example gradients) and ``torch.compile``.
 
 The threshold rule is ``u >= 0`` (spike at exactly the threshold), as in SpikingJelly.
+
+Surrogates are registered in ``sadp.registry.SURROGATES``, which sets each class's ``name``. The
+compiled kernels (:mod:`sadp.snn.cpu_kernels`, :mod:`sadp.snn.triton_kernels`) implement the
+built-in names; a surrogate registered under another name runs on the PyTorch fused path, which
+needs its ``primitive`` and ``grad``.
 """
 from __future__ import annotations
 
@@ -15,11 +20,13 @@ from typing import Callable
 import torch
 from torch import Tensor
 
+from sadp.registry import SURROGATES
+
 
 class Surrogate:
     """Base class: ``primitive(u)`` is f, ``grad(u)`` is f' (used in tests and fused kernels)."""
 
-    name: str = "base"
+    name: str = "base"  # set by the registry (``@SURROGATES.register("name")``)
 
     def __init__(self, alpha: float) -> None:
         if alpha <= 0:
@@ -42,10 +49,9 @@ class Surrogate:
         return f"{type(self).__name__}(alpha={self.alpha})"
 
 
+@SURROGATES.register("sigmoid")
 class Sigmoid(Surrogate):
     """f(u) = sigmoid(alpha u); f'(u) = alpha s (1 - s)."""
-
-    name = "sigmoid"
 
     def __init__(self, alpha: float = 4.0) -> None:
         super().__init__(alpha)
@@ -58,10 +64,9 @@ class Sigmoid(Surrogate):
         return self.alpha * s * (1 - s)
 
 
+@SURROGATES.register("atan")
 class ATan(Surrogate):
     """f(u) = atan(pi/2 alpha u)/pi + 1/2; f'(u) = alpha / (2 (1 + (pi/2 alpha u)^2)) (SpikingJelly's ATan)."""
-
-    name = "atan"
 
     def __init__(self, alpha: float = 2.0) -> None:
         super().__init__(alpha)
@@ -73,10 +78,9 @@ class ATan(Surrogate):
         return self.alpha / 2 / (1 + (math.pi / 2 * self.alpha * u) ** 2)
 
 
+@SURROGATES.register("triangle")
 class Triangle(Surrogate):
     """f'(u) = alpha max(0, 1 - alpha |u|): peak alpha, support |u| < 1/alpha."""
-
-    name = "triangle"
 
     def __init__(self, alpha: float = 1.0) -> None:
         super().__init__(alpha)
@@ -91,17 +95,11 @@ class Triangle(Surrogate):
         return self.alpha * (1 - self.alpha * u.abs()).clamp_min(0)
 
 
-SURROGATES: dict[str, type[Surrogate]] = {c.name: c for c in (Sigmoid, ATan, Triangle)}
-
-
 def get_surrogate(name: str | Surrogate, alpha: float | None = None) -> Surrogate:
-    """Build a surrogate by name (``sigmoid``, ``atan``, ``triangle``)."""
+    """Build a registered surrogate by name (``atan``, ``sigmoid``, ``triangle``, ...); None: its default slope."""
     if isinstance(name, Surrogate):
         return name
-    try:
-        cls = SURROGATES[name]
-    except KeyError:
-        raise KeyError(f"unknown surrogate {name!r}; available: {', '.join(SURROGATES)}") from None
+    cls = SURROGATES.get(name)
     return cls() if alpha is None else cls(alpha)
 
 

@@ -22,10 +22,10 @@ import torch
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-from sadp.registry import MODELS
+from sadp.registry import MODELS, NEURONS
 from sadp.snn import sltt
 from sadp.snn.layers import trained_steps
-from sadp.snn.neurons import NEURONS, SpikingNeuron, make_neuron
+from sadp.snn.neurons import SpikingNeuron, make_neuron
 from sadp.snn.sltt import Backprop
 from sadp.utils.typecheck import hints_of, type_problem
 
@@ -149,11 +149,11 @@ def neuron_factory(neuron: str = "lif", **kwargs: Any) -> Callable[[], SpikingNe
 
 def neuron_options(kind: str = "lif") -> dict[str, Any]:
     """Keyword options of neuron ``kind`` (``make_neuron``'s), name -> annotation. ``tau`` and
-    ``decay_input`` are accepted for every kind: make_neuron maps them for PLIF and drops them for IF."""
+    ``decay_input`` are accepted for every kind: the neuron's ``from_options`` maps them (PLIF) or drops them (IF)."""
     if kind not in NEURONS:
-        raise ValueError(f"unknown neuron {kind!r}; available: {', '.join(NEURONS)}")
+        raise ValueError(NEURONS.unknown(kind))
     opts: dict[str, Any] = {"neuron": str, "tau": float, "decay_input": bool}
-    for klass in reversed(NEURONS[kind].__mro__):
+    for klass in reversed(NEURONS.get(kind).__mro__):
         if issubclass(klass, SpikingNeuron) and "__init__" in vars(klass):
             hints = hints_of(klass.__init__)
             for p in list(inspect.signature(klass.__init__).parameters.values())[1:]:
