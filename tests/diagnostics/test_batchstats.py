@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from sadp.diagnostics.batchstats import batch_norm_layers, frozen_batch_statistics, train_mode_forward
-from sadp.diagnostics.pergrad import per_example_grad_matrix
+from sadp.diagnostics.gradient_matrix import per_example_grad_matrix
 from sadp.snn import build_model
 from sadp.train.losses import per_example_loss
 
@@ -130,7 +130,9 @@ def test_frozen_statistics_are_restored_and_checked() -> None:
 
 def test_collect_train_mode_keeps_examples_in_order_and_the_model_unchanged(tmp_path) -> None:
     from sadp.data import build_dataset
-    from sadp.diagnostics.run import DiagnoseConfig, collect, measure
+    from sadp.diagnostics.collect import collect
+    from sadp.diagnostics.config import DiagnoseConfig
+    from sadp.diagnostics.measure import measure
 
     bundle = build_dataset("digits", seed=0)
     model = _tiny_model(bundle.num_classes)
@@ -148,7 +150,7 @@ def test_collect_train_mode_keeps_examples_in_order_and_the_model_unchanged(tmp_
     whole = collect(DiagnoseConfig(examples=40, batch_size=40, sketch_dim=0, out=str(tmp_path)), model, bundle, "train")
     evalm = collect(cfg, model, bundle, "eval")
     assert torch.equal(whole["indices"], train["indices"]) and torch.equal(whole["targets"], train["targets"])
-    from sadp.diagnostics.run import _model_input, _scored_examples
+    from sadp.diagnostics.collect import _model_input, _scored_examples
 
     _, x, _ = _scored_examples(cfg, bundle)
     out, _ = train_mode_forward(model, _model_input(cfg, bundle, x))

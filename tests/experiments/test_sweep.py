@@ -13,19 +13,14 @@ import pytest
 import yaml
 
 from sadp.cli.main import main
-from sadp.experiments.sweep import (
-    Launcher,
-    Sweep,
-    SweepSpec,
-    cell_state,
-    resolve_data_dir,
-    select_cells,
-    short_schedule_epochs,
-)
+from sadp.experiments.sweep import Sweep
+from sadp.experiments.sweep_cells import cell_state, select_cells
+from sadp.experiments.sweep_spec import Launcher, SweepSpec, resolve_data_dir, short_schedule_epochs
 
 SPEC = {
     "name": "t",
-    "methods": ["full", "random_dynamic", {"name": "sadp_floor", "method": "sadp", "method_options": {"floor": 0.2}, "lr": 0.01}],
+    "methods": ["full", "random_dynamic",
+                {"name": "sadp_floor", "method": "sadp", "method_options": {"floor": 0.2}, "lr": 0.01}],
     "ratios": [0.3, 0.5],
     "seeds": [0, 1],
     "settings": {"dataset": "digits", "epochs": 2, "subset": 200},
@@ -106,7 +101,8 @@ def test_invalid_method_options_fail_when_the_spec_is_parsed(change: dict, messa
 
 def test_dry_run_rejects_an_invalid_method_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(yaml.safe_dump({**SPEC, "methods": [{"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}}]}))
+    methods = [{"name": "sadp_eps", "method": "sadp", "method_options": {"eps": 0.2}}]
+    spec.write_text(yaml.safe_dump({**SPEC, "methods": methods}))
     assert main(["sweep", str(spec), "--out", str(tmp_path / "o"), "--dry-run"]) != 0
     assert "unknown option" in capsys.readouterr().err
 
@@ -249,10 +245,12 @@ def test_real_sweep_on_digits_skips_and_resumes(tmp_path: Path) -> None:
 def test_dataset_entries_and_per_method_ratios() -> None:
     spec = SweepSpec.from_dict({
         "name": "ev", "seeds": [0, 1], "ratios": [0.3, 0.7],
-        "methods": ["full", "sadp", {"name": "sadp_mix", "method": "sadp", "method_options": {"mix": 0.5}, "ratios": [0.5]}],
+        "methods": ["full", "sadp",
+                    {"name": "sadp_mix", "method": "sadp", "method_options": {"mix": 0.5}, "ratios": [0.5]}],
         "settings": {"epochs": 2},
         "datasets": [{"name": "a", "settings": {"dataset": "digits", "subset": 100}},
-                     {"name": "b", "settings": {"dataset": "digits", "epochs": 3}, "methods": ["full", "sadp"], "ratios": [0.3]}],
+                     {"name": "b", "settings": {"dataset": "digits", "epochs": 3}, "methods": ["full", "sadp"],
+                      "ratios": [0.3]}],
     })
     cells = spec.cells("/tmp/out")
     ids = [c.id for c in cells]
@@ -261,7 +259,8 @@ def test_dataset_entries_and_per_method_ratios() -> None:
         "a/full-r0-s0", "a/sadp-r0.3-s0", "a/sadp-r0.7-s0", "a/sadp_mix-r0.5-s0",
         "a/full-r0-s1", "a/sadp-r0.3-s1", "a/sadp-r0.7-s1", "a/sadp_mix-r0.5-s1"]
     # entry b: only its methods, at its ratios, with its settings over the shared ones
-    assert [i for i in ids if i.startswith("b/")] == ["b/full-r0-s0", "b/sadp-r0.3-s0", "b/full-r0-s1", "b/sadp-r0.3-s1"]
+    assert [i for i in ids if i.startswith("b/")] == [
+        "b/full-r0-s0", "b/sadp-r0.3-s0", "b/full-r0-s1", "b/sadp-r0.3-s1"]
     b = next(c for c in cells if c.id == "b/sadp-r0.3-s1")
     assert b.config["epochs"] == 3 and b.config["out"] == "/tmp/out/runs/b/sadp-r0.3-s1" and b.info()["group"] == "b"
     a = next(c for c in cells if c.id == "a/sadp_mix-r0.5-s0")
@@ -311,7 +310,8 @@ def test_only_runs_selected_cells_in_pattern_order(tmp_path: Path, capsys: pytes
     # the CLI's dry run marks the unselected cells with "-"
     path = tmp_path / "spec.yaml"
     path.write_text(yaml.safe_dump({**SPEC, "methods": ["full"], "seeds": [0, 1]}))
-    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--only", "*-s1", "--only", "*-s0"]) == 0
+    assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run",
+                 "--only", "*-s1", "--only", "*-s0"]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:2] for line in out[:2]] == [["start", "full-r0-s1"], ["start", "full-r0-s0"]]  # run order
     assert main(["sweep", str(path), "--out", str(tmp_path / "o"), "--dry-run", "--only", "*-s1"]) == 0
@@ -324,11 +324,14 @@ def test_evidence_sgd_grid_and_sittings() -> None:
     # per seed: full + 3 methods x 3 ratios + 3 methods at r = 0.5 (v2); 3 short schedules + rs2 at 2 ratios (v3)
     assert len(cells) == 5 * (1 + 3 * 3 + 3 + 3 + 2) == 90
     short = {c.ratio: c for c in cells if c.label == "full_short" and c.seed == 0}
-    assert {r: c.config["epochs"] for r, c in short.items()} == {0.3: 45, 0.5: 35, 0.7: 24}  # 111,750 / 86,250 / 60,750 seen
-    assert all(c.config["ratio"] == 0.0 and c.method == "full" and c.info()["reference_epochs"] == 60 for c in short.values())
+    # 111,750 / 86,250 / 60,750 examples seen
+    assert {r: c.config["epochs"] for r, c in short.items()} == {0.3: 45, 0.5: 35, 0.7: 24}
+    assert all(c.config["ratio"] == 0.0 and c.method == "full" and c.info()["reference_epochs"] == 60
+               for c in short.values())
     # a sitting's patterns match with or without the dataset part, in the patterns' order
     part = select_cells(cells, ["grad_bound-r0.5-*", "cifar10/full-*"])
-    assert [c.id for c in part] == [f"cifar10/grad_bound-r0.5-s{s}" for s in range(5)] + [f"cifar10/full-r0-s{s}" for s in range(5)]
+    assert [c.id for c in part] == ([f"cifar10/grad_bound-r0.5-s{s}" for s in range(5)]
+                                    + [f"cifar10/full-r0-s{s}" for s in range(5)])
 
 
 def test_matched_short_schedule_cells(tmp_path: Path) -> None:
@@ -342,8 +345,8 @@ def test_matched_short_schedule_cells(tmp_path: Path) -> None:
     # Hand count: random_dynamic trains on all 201 in epoch 0 and in epochs 14, 15 (the last 12.5 %),
     # K = round(0.3 * 201) = 60 in the 13 others: 3 * 201 + 13 * 60 = 1,383 examples = 6.88 epochs -> 7.
     assert short.config["epochs"] == 7 and short.config["ratio"] == 0.0 and short.method == "full"
-    assert short.info() == {"id": "full_short-r0.7-s0", "label": "full_short", "method": "full", "ratio": 0.7, "seed": 0,
-                            "matched_to": "random_dynamic", "reference_epochs": epochs, "epochs": 7}
+    assert short.info() == {"id": "full_short-r0.7-s0", "label": "full_short", "method": "full", "ratio": 0.7,
+                            "seed": 0, "matched_to": "random_dynamic", "reference_epochs": epochs, "epochs": 7}
     assert short_schedule_epochs("random_dynamic", 2500, 0.5, 60) == 35  # 86,250 / 2,500 = 34.5, rounded half up
     with pytest.raises(ValueError, match="matched_to is for full-data methods"):
         SweepSpec.from_dict({**SPEC, "methods": [{"name": "x", "method": "sadp", "matched_to": "random_dynamic"}]})

@@ -235,7 +235,8 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
     m = build_method("ucb", 4, ratio=0.75, epochs=6, ema=0.5, c=2.0)
     for e, losses in enumerate(([1.0, 2.0, 0.5, 0.5], [3.0, 2.0, 0.5, 0.5], [0.0, 2.0, 0.5, 0.5])):
         m.select(e)
-        m.observe(BatchStats(torch.arange(4), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), torch.tensor(losses)))
+        m.observe(BatchStats(torch.arange(4), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+                             torch.tensor(losses)))
     assert m.mean.tolist() == [1.0, 2.0, 0.5, 0.5]
     assert m.var.tolist() == [1.5, 0.0, 0.0, 0.0]
     # K = 1. Value mean + c std: 1 + 2 sqrt(1.5) = 3.449 for example 0 against 2 for example 1.
@@ -250,7 +251,8 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
     assert mild.select(3).indices.tolist() == [1]
     # Never-observed examples rank first (+inf).
     fresh = build_method("ucb", 4, ratio=0.5, epochs=6, full_first_epochs=0)
-    fresh.observe(BatchStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), torch.tensor([9.0, 9.0])))
+    fresh.observe(BatchStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long),
+                             torch.tensor([9.0, 9.0])))
     assert set(fresh.select(0).indices.tolist()) == {2, 3}
 
 
@@ -361,7 +363,7 @@ def test_method_pickles() -> None:
 
 
 def test_sampling_variants_mix_clip_and_unweighted() -> None:
-    """The issue-8 variants: uniform mixing, weight clipping, unweighted selection."""
+    """The sampling variants (docs/methods.md): uniform mixing, weight clipping, unweighted selection."""
     k = 32
     base = build_method("sadp", N, ratio=0.5, epochs=10, seed=0)
     run_epochs(base, range(1))

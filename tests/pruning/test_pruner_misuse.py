@@ -1,4 +1,4 @@
-"""Issue 20: every misuse of the Pruner ends in one clear line before or at the first batch, with
+"""Every misuse of the Pruner ends in one clear line before or at the first batch, with
 nothing trained; the per-epoch report against hand counts; step counts known before the run; tiny
 selections shared equally across DDP ranks."""
 from __future__ import annotations
@@ -49,7 +49,8 @@ def run_loop(model: nn.Module, pruner: Pruner, ds: Any, epochs: int = 1, forward
     return opt
 
 
-def assert_untrained(model: nn.Module, before: dict[str, torch.Tensor], opt: torch.optim.Optimizer | None = None) -> None:
+def assert_untrained(model: nn.Module, before: dict[str, torch.Tensor],
+                     opt: torch.optim.Optimizer | None = None) -> None:
     after = model.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "parameters changed"
     if opt is not None:
@@ -81,7 +82,7 @@ class Run:
         assert_untrained(self.model, self.before, self.opt)
 
 
-# -- item 1: misuse ------------------------------------------------------------------------------
+# -- misuse: one error line, nothing trained -------------------------------------------------------
 @pytest.mark.parametrize("method", ["sadp", "infobatch", "random_dynamic"])
 def test_a_scalar_criterion_is_refused_at_the_first_batch(method: str) -> None:
     run = Run(TinySNN())
@@ -296,7 +297,7 @@ def test_sampler_set_epoch_agrees_with_start_epoch_or_refuses(monkeypatch: pytes
     assert len(alone.set_epoch(1)) == 5
 
 
-# -- item 2: the per-epoch report against hand counts --------------------------------------------
+# -- the per-epoch report against hand counts ------------------------------------------------------
 def test_epoch_report_against_hand_counts() -> None:
     model = TinySNN()
     ds = dataset()
@@ -357,7 +358,7 @@ def test_report_without_spikes_and_under_ddp_padding() -> None:
     assert r.spike_factor_mean is None and r.head_silent_share is None and "spike factor" not in str(r)
 
 
-# -- item 4: step counts before the run ----------------------------------------------------------
+# -- step counts before the run --------------------------------------------------------------------
 EXACT = ["full", "random_static", "random_dynamic", "rs2", "sadp", "grad_bound", "loss", "ucb", "epsilon_greedy",
          "el2n", "forgetting", "orderdp"]
 
@@ -392,7 +393,7 @@ def test_steps_per_epoch_refused_where_sizes_depend_on_training(method: str) -> 
     assert Pruner(TinySNN(), dataset(), method, ratio=0.0, epochs=4).steps_per_epoch(4) == [3, 3, 3, 3]
 
 
-# -- item 5: tiny selections on 2 and 4 ranks ----------------------------------------------------
+# -- tiny selections on 2 and 4 ranks --------------------------------------------------------------
 @pytest.mark.parametrize("world_size", [2, 4])
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_tiny_selections_give_every_rank_an_equal_share(world_size: int, k: int) -> None:
@@ -427,7 +428,7 @@ def test_one_example_on_four_ranks_trains_once_with_zero_weight_elsewhere() -> N
     assert sum(v != 0 for v in losses) == 1  # one rank holds the example, three hold weight-0 copies
 
 
-# -- item 8 ----------------------------------------------------------------------------------------
+# -- the package's subpackages as attributes -------------------------------------------------------
 def test_subpackages_are_attributes_of_sadp() -> None:
     import subprocess
     import sys

@@ -1,5 +1,5 @@
 """Water-filling, exact-K systematic PPS sampling, Horvitz-Thompson weights: hand computations
-and statistical bounds (METHOD.md section 3; issue 3 acceptance 2-4)."""
+and statistical bounds: inclusion probabilities sum to K, exactly K drawn, weights unbiased."""
 from __future__ import annotations
 
 import math

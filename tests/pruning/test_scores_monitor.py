@@ -1,4 +1,4 @@
-"""Head identity and bound (issue 3 acceptance 1) and the spike monitor."""
+"""The head-gradient identity and the SADP bound on it, and the spike monitor."""
 from __future__ import annotations
 
 import pytest

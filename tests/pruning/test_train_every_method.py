@@ -1,4 +1,4 @@
-"""Every registered method through ``sadp train`` (issue 3 acceptance 9): it runs, and
+"""Every registered method through ``sadp train``: it runs, and
 summary.json's examples_seen is the sum of the epochs' selected counts."""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Through the trainer: a run interrupted after epoch 2 and resumed selects, weights and trains
-exactly like the uninterrupted run (issue 3 acceptance 6, end to end)."""
+exactly like the uninterrupted run, end to end."""
 from __future__ import annotations
 
 from pathlib import Path

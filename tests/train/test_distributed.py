@@ -1,4 +1,4 @@
-"""Multi-process training (issue 6): 2 gloo processes on CPU launched with torchrun."""
+"""Multi-process training: 2 gloo processes on CPU launched with torchrun."""
 from __future__ import annotations
 
 import json
@@ -89,7 +89,8 @@ def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.Monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,ratio", [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5), ("rs2", 0.4)])
+@pytest.mark.parametrize("method,ratio",
+                         [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5), ("rs2", 0.4)])
 def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Path, method: str, ratio: float) -> None:
     epochs = 3
     _run(_torchrun(str(WORKER), str(tmp_path), method, str(ratio), str(epochs)))
@@ -130,7 +131,9 @@ def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Pat
 
 @pytest.mark.slow
 def test_two_process_digits_run_matches_single_process_accuracy_band_and_resumes(tmp_path: Path) -> None:
-    args = ["-m", "sadp", "train", "--epochs", "8", "--no-progress"]
+    # 4 epochs: full, two pruned, full (annealing tail); the kill lands after the 2nd, so the resumed
+    # part has a pruned and a full epoch.
+    args = ["-m", "sadp", "train", "--epochs", "4", "--no-progress"]
     single = tmp_path / "single"
     _run([sys.executable, *args, "--out", str(single)])
     ddp = tmp_path / "ddp"
@@ -140,13 +143,13 @@ def test_two_process_digits_run_matches_single_process_accuracy_band_and_resumes
     assert b["world_size"] == 2 and b["examples_seen"] == a["examples_seen"]
     assert b["test_acc"] >= 0.9 and abs(b["test_acc"] - a["test_acc"]) <= 0.05, (a["test_acc"], b["test_acc"])
 
-    # Kill a 2-process run after its 3rd epoch checkpoint and resume it with torchrun.
+    # Kill a 2-process run after its 2nd epoch checkpoint and resume it with torchrun.
     killed = tmp_path / "killed"
     p = subprocess.Popen(_torchrun(*args, "--out", str(killed)), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
     m = killed / "metrics.jsonl"
     deadline = time.time() + 600
-    while not (m.exists() and len(m.read_text().splitlines()) >= 3):
+    while not (m.exists() and len(m.read_text().splitlines()) >= 2):
         assert p.poll() is None and time.time() < deadline
         time.sleep(0.05)
     os.killpg(p.pid, signal.SIGKILL)
@@ -155,5 +158,5 @@ def test_two_process_digits_run_matches_single_process_accuracy_band_and_resumes
     out = _run(_torchrun(*args, "--out", str(killed), "--resume"))
     assert "resumed from" in out
     c = json.loads((killed / "summary.json").read_text())
-    assert c["examples_seen"] == b["examples_seen"] and len(c["epoch_times_s"]) == 8
+    assert c["examples_seen"] == b["examples_seen"] and len(c["epoch_times_s"]) == 4
     assert c["test_acc"] == b["test_acc"], "resumed 2-process run ended differently from the uninterrupted one"

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
+import subprocess
 import sys
 
 import pytest
@@ -11,12 +13,64 @@ import torch
 
 from sadp.utils import perf
 
+# Run in a fresh process (the allocator settings would otherwise last for the rest of the test run):
+# glibc's malloc statistics (mallinfo2) show where a 64 MiB block comes from. Untuned, glibc maps it
+# with mmap (hblks + 1) and unmaps it on free; tuned, it comes from the heap (arena grows) and stays
+# there after free. A second fast_cpu() must leave all of this, and the thread count, unchanged.
+ALLOCATOR_PROBE = r"""
+import ctypes, ctypes.util, json, os, torch
+from sadp.utils import perf
+
+libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+if not hasattr(libc, "mallinfo2"):
+    print(json.dumps(None))
+    raise SystemExit
+FIELDS = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in FIELDS]
+libc.mallinfo2.restype = Mallinfo2
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+SIZE = 64 << 20
+
+def block():
+    before = libc.mallinfo2()
+    p = libc.malloc(SIZE)
+    during = libc.mallinfo2()
+    libc.free(p)
+    after = libc.mallinfo2()
+    return {"mmapped": during.hblks - before.hblks, "heap_growth_kept": after.arena - before.arena,
+            "arena_after": after.arena}
+
+def state():
+    return {"tuned": perf.allocator_tuned(), "threads": torch.get_num_threads(),
+            "env": {k: v for k, v in os.environ.items() if "MALLOC" in k or "GLIBC" in k}}
+
+out = {"untuned": block(), "tuned_before": perf.allocator_tuned()}
+out["first"] = perf.fast_cpu(threads=1)
+out["tuned"], out["state"] = block(), state()
+out["second"] = perf.fast_cpu()
+out["again"], out["state_again"] = block(), state()
+print(json.dumps(out))
+"""
+
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mallopt is glibc-only")
-def test_tune_cpu_allocator_applies_on_glibc():
-    assert perf.tune_cpu_allocator() is True
-    assert perf.allocator_tuned()
-    assert perf.fast_cpu() is True  # idempotent
+def test_fast_cpu_tunes_the_allocator_and_threads_and_a_second_call_changes_nothing():
+    r = subprocess.run([sys.executable, "-c", ALLOCATOR_PROBE], capture_output=True, text=True, timeout=300,
+                       env={k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    if out is None:
+        pytest.skip("glibc without mallinfo2 (older than 2.33)")
+    size = 64 << 20
+    assert out["untuned"]["mmapped"] == 1 and out["tuned_before"] is False  # glibc's default: mmap
+    assert out["first"] is True and out["state"]["tuned"] is True and out["state"]["threads"] == 1
+    assert out["tuned"]["mmapped"] == 0  # served from the heap ...
+    assert out["tuned"]["heap_growth_kept"] >= size  # ... and kept there after free (no trim)
+    assert out["second"] is True
+    assert out["state_again"] == out["state"]  # tuned, same thread count, no environment change
+    assert out["again"]["mmapped"] == 0 and out["again"]["arena_after"] == out["tuned"]["arena_after"]
 
 
 def test_tune_cpu_allocator_is_noop_off_linux(monkeypatch):
@@ -24,15 +78,11 @@ def test_tune_cpu_allocator_is_noop_off_linux(monkeypatch):
     assert perf.tune_cpu_allocator() is False
 
 
-def test_fast_cpu_threads(monkeypatch):
-    before = torch.get_num_threads()
-    try:
-        perf.fast_cpu(threads=1)
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(before)
+def test_fast_cpu_rejects_zero_threads_before_changing_anything():
+    before = (torch.get_num_threads(), perf.allocator_tuned())
     with pytest.raises(ValueError, match="threads must be >= 1"):
         perf.fast_cpu(threads=0)
+    assert (torch.get_num_threads(), perf.allocator_tuned()) == before
 
 
 def test_peak_memory_counts_live_tensors():

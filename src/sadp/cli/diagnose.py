@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from sadp.diagnostics.run import MODES, DiagnoseConfig
+from sadp.diagnostics.config import MODES, DiagnoseConfig
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -46,7 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sadp.diagnostics.run import diagnose
+    from sadp.diagnostics.warmup import diagnose
 
     keys = DiagnoseConfig.__dataclass_fields__
     diagnose(DiagnoseConfig(**{k: getattr(args, k) for k in keys}))

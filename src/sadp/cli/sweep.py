@@ -21,7 +21,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="torch threads per cell process [default: cores / (jobs x processes per cell)]; "
                         "--jobs 1 --threads 1 keeps one core per run, as a sweep run with --jobs 2 on 2 cores")
     p.add_argument("--launcher", choices=("python", "torchrun"), default=None,
-                   help="start each cell with python -m sadp train, or torchrun -m sadp train [default: the spec's, else python]")
+                   help="start each cell with python -m sadp train, or torchrun -m sadp train "
+                        "[default: the spec's, else python]")
     p.add_argument("--nproc-per-node", type=int, default=None, help="processes per cell with --launcher torchrun")
     p.add_argument("--only", action="append", metavar="PATTERN",
                    help="run only the cells whose id matches this glob (repeatable; cells run in the patterns' order), "
@@ -31,7 +32,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from sadp.experiments.sweep import Launcher, Sweep, SweepSpec
+    from sadp.experiments.sweep import Sweep
+    from sadp.experiments.sweep_spec import Launcher, SweepSpec
 
     spec = SweepSpec.load(args.spec)
     launcher = spec.launcher
@@ -53,7 +55,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         status = sweep.run(command=command)  # recorded in sweep.json, quoted by the report
     except KeyboardInterrupt:
-        print(f"sweep interrupted; running cells keep their last checkpoint. Rerun to continue:\n  {shlex.join(command)}",
+        print("sweep interrupted; running cells keep their last checkpoint. Rerun to continue:\n  "
+              f"{shlex.join(command)}",
               file=sys.stderr)
         return 130
     return 1 if any(v == "failed" for v in status.values()) else 0

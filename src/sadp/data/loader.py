@@ -118,8 +118,8 @@ class DeviceLoader:
     def __iter__(self) -> Iterator[Batch]:
         batches = self._raw_batches()
         while True:
-            # On CPU, batch assembly is ~1 ms of small ops: run it on one thread. Several OpenMP
-            # threads on such ops cost 20-100x more on a loaded machine (measured: 24k vs 500 img/s).
+            # On CPU, batch assembly is a handful of small ops: run it on one thread, as several
+            # OpenMP threads on such ops are far slower on a loaded machine (docs/architecture.md).
             with _one_thread(self.device.type == "cpu"):
                 try:
                     x, y, idx = next(batches)

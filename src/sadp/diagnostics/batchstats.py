@@ -5,7 +5,7 @@ the scores the trainer sees come from these statistics, not from the running one
 To take each example's gradient as training sees it, the batch's statistics are computed once
 from the whole batch (:func:`train_mode_forward`) and then treated as constants: an eval-mode
 pass whose running buffers hold them (:func:`frozen_batch_statistics`) normalises exactly as the
-training pass did, and its per-example gradients (:func:`sadp.diagnostics.pergrad.per_example_grads`)
+training pass did, and its per-example gradients (:func:`sadp.diagnostics.gradient_matrix.per_example_grads`)
 leave out only the path through the statistics themselves. Neither step changes the model's
 running statistics.
 """

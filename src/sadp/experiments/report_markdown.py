@@ -1,5 +1,12 @@
 """The report's text: ``report.md`` as markdown tables and sentences from the numbers of
-:mod:`sadp.experiments.report_tables` (nothing here computes a statistic)."""
+:mod:`sadp.experiments.report_tables` (nothing here computes a statistic).
+
+One file although it is long, because it has one job: it is one document. :func:`render_markdown`
+lays the sections out in order, and every other function is a section's table or sentence, all
+sharing the same number formats (``_pct``, ``_num``, ``_pval``, ``_ci_pp``, ``_md_table``).
+Splitting it by section would spread one document's layout over several files without separating
+two jobs; the jobs next to it already have their own modules: reading runs (``runs.py``),
+computing (``report_tables.py``), plotting (``report_plots.py``), writing files (``report.py``)."""
 from __future__ import annotations
 
 import math
@@ -58,7 +65,8 @@ def least_cost_sentence(tta_rows: list[dict[str, Any]], basis: str) -> str:
         by_time = min(timed, key=lambda t: t[time_key])
         text += (f"; the least training time ({basis}): **{name(by_time)}** (median {_pct(by_time[time_key], 0)}% of "
                  "the full-data run's")
-        text += f"; full data itself {_pct(full[0][time_key], 0)}%)." if full and not math.isnan(full[0][time_key]) else ")."
+        own = full and not math.isnan(full[0][time_key])
+        text += f"; full data itself {_pct(full[0][time_key], 0)}%)." if own else ")."
     short = [t for t in tta_rows if t["reached"] < t["n"]]
     if short:
         text += " Not in every seed: " + "; ".join(f"{name(t)} ({t['reached']}/{t['n']})" for t in short) + "."
@@ -76,7 +84,8 @@ def speedup_sentences(rows: list[dict[str, Any]]) -> list[str]:
     out = ["Efficiency 1 means a pruned epoch's time shrinks in proportion to the examples it keeps. " + (
         "The runs did not log their optimizer steps, so batch rounding is not separated out (s = k assumed)."
         if math.isnan(rounding) else
-        f"Batch rounding (an epoch runs ceil(K / batch) steps) puts the step fraction s at most {100 * rounding:.1f} pp "
+        "Batch rounding (an epoch runs ceil(K / batch) steps) puts the step fraction s at most "
+        f"{100 * rounding:.1f} pp "
         "above the kept fraction k here, so it explains at most that much of a time ratio above k.")]
     within, fixed, faster = [], [], []
     for r in rows:
@@ -95,7 +104,8 @@ def speedup_sentences(rows: list[dict[str, Any]]) -> list[str]:
                    f"steps, no fixed per-epoch part measurable) for: {', '.join(within)}.")
     if fixed:
         out.append(f"Time ratio above the step fraction (CI excludes s, or n < 2): if an epoch took a fixed part "
-                   f"plus a part proportional to its steps, the fixed part would be this share of a full epoch ({clock} "
+                   "plus a part proportional to its steps, the fixed part would be this share of a full epoch "
+                   f"({clock} "
                    f"time): {', '.join(fixed)}; per-epoch work that does not shrink with the kept examples (drawing "
                    "the selection, starting the data loader) would show up here.")
     if faster:
@@ -103,7 +113,8 @@ def speedup_sentences(rows: list[dict[str, Any]]) -> list[str]:
                    f"{', '.join(faster)}.")
     first = mean(r[f"first_epoch_ratio_{clock}"] for r in rows)
     if not math.isnan(first):
-        out.append(f"The first epoch took {first:.2f}x the {clock} time of the later full epochs on average; it is one of "
+        out.append(f"The first epoch took {first:.2f}x the {clock} time of the later full epochs on average; "
+                   "it is one of "
                    "the reference epochs, so above 1 it lowers tau and raises the efficiency.")
     if clock == "cpu" and any(not math.isnan(r["epoch_time_ratio_wall"]) for r in rows):
         out.append("Wall-time ratios are shown beside the CPU ones; where they differ, other load on the machine "
@@ -174,7 +185,8 @@ def machines_line(runs: list[Run]) -> str:
     def name(m: dict[str, Any] | None) -> str:
         if not m:
             return "machine not recorded"
-        return f"{m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, {m.get('torch_threads', '?')} torch thread(s)"
+        return (f"{m.get('cpu', '?')}, {m.get('logical_cores', '?')} cores, "
+                f"{m.get('torch_threads', '?')} torch thread(s)")
 
     counts = Counter(name(r.summary.get("machine")) for r in runs)
     if len(counts) == 1:
@@ -244,27 +256,32 @@ def _plateau_lines(rows: list[dict[str, Any]]) -> list[str]:
     text = (f"Regime check on the full-data runs: training accuracy without augmentation at the end >= "
             f"{100 * FIT_THRESHOLD:.0f}% in {sum(r['fits'] for r in fit)} of {len(fit)} measured runs"
             + (f" ({len(rows) - len(fit)} did not measure it: `train_eval_size`)" if len(fit) < len(rows) else "")
-            + f"; test accuracy gained < {100 * PLATEAU_GAIN:.0f} pp over the last {100 * PLATEAU_WINDOW:.0f}% of epochs "
+            + f"; test accuracy gained < {100 * PLATEAU_GAIN:.0f} pp over the last {100 * PLATEAU_WINDOW:.0f}% "
+            "of epochs "
             f"in {sum(r['plateaued'] for r in flat)} of {len(flat)}. Gain = final test accuracy minus the one at the "
             "last evaluation at or before the window's start.")
     yes = lambda b: "—" if b is None else ("yes" if b else "**no**")  # noqa: E731
-    table = _md_table(["seed", "epochs", "train acc, no aug. %", "fits (>= 95%)", "test acc % at epoch", "final test acc %",
-                       "gain (pp)", "plateaued (< 1 pp)"],
+    table = _md_table(["seed", "epochs", "train acc, no aug. %", "fits (>= 95%)", "test acc % at epoch",
+                       "final test acc %", "gain (pp)", "plateaued (< 1 pp)"],
                       [[str(r["seed"]), str(r["epochs"]), _pct(r["train_eval_acc"]), yes(r["fits"]),
-                        f"{_pct(r['test_acc_at_start'])} (epoch {r['window_start_epoch']})" if r["window_start_epoch"] else "—",
-                        _pct(r["test_acc"]), "—" if math.isnan(r["gain"]) else f"{100 * r['gain']:+.2f}", yes(r["plateaued"])]
+                        f"{_pct(r['test_acc_at_start'])} (epoch {r['window_start_epoch']})"
+                        if r["window_start_epoch"] else "—",
+                        _pct(r["test_acc"]), "—" if math.isnan(r["gain"]) else f"{100 * r['gain']:+.2f}",
+                        yes(r["plateaued"])]
                        for r in rows])
     return [text, "", table]
 
 
-def _tta_lines(tta: list[dict[str, Any]], tta_rows: list[dict[str, Any]], basis: str, eval_every: int | None) -> list[str]:
+def _tta_lines(tta: list[dict[str, Any]], tta_rows: list[dict[str, Any]], basis: str,
+               eval_every: int | None) -> list[str]:
     has_cpu = any(not math.isnan(t["cpu_s_median"]) for t in tta_rows)
     header = ["method", "ratio", "reached", "epoch (median)", "examples, % of full run (median / mean)",
               "wall s (median / mean)"] + (["CPU s (median / mean)"] if has_cpu else []) + [
               f"{basis} time, % of full run (median)"]
     body = []
     for t in tta_rows:
-        cells = [t["label"], _ratio_str(t), f"{t['reached']}/{t['n']}" + (f" ({t['no_full_run']} without a full-data run)" if t["no_full_run"] else ""),
+        no_full = f" ({t['no_full_run']} without a full-data run)" if t["no_full_run"] else ""
+        cells = [t["label"], _ratio_str(t), f"{t['reached']}/{t['n']}" + no_full,
                  _num(t["epoch_median"], ".0f"),
                  f"{_pct(t['examples_fraction_median'], 0)} / {_pct(t['examples_fraction_mean'], 0)}",
                  f"{_num(t['wall_s_median'], '.0f')} / {_num(t['wall_s_mean'], '.0f')}"]
@@ -273,10 +290,12 @@ def _tta_lines(tta: list[dict[str, Any]], tta_rows: list[dict[str, Any]], basis:
         cells.append(_pct(t[f"{basis}_fraction_median"], 0))
         body.append(cells)
     granularity = (f" Test accuracy is measured every {eval_every} epochs, so the crossing is found at the first "
-                   f"evaluation at or after it (up to {eval_every - 1} epochs late)." if eval_every and eval_every > 1 else "")
+                   f"evaluation at or after it (up to {eval_every - 1} epochs late)."
+                   if eval_every and eval_every > 1 else "")
     never = [t for t in tta if not t["reached"] and t["note"]]
-    lines = [f"Per run: the examples and training time (evaluation excluded) until test accuracy first reaches the same "
-             f"seed's full-data final accuracy minus {100 * TTA_MARGIN:.0f} pp. Median and mean over the seeds that reached it; "
+    lines = ["Per run: the examples and training time (evaluation excluded) until test accuracy first reaches "
+             f"the same seed's full-data final accuracy minus {100 * TTA_MARGIN:.0f} pp. Median and mean over the "
+             "seeds that reached it; "
              f"'reached' counts them. Shares are of the same seed's full-data run's whole training.{granularity}", "",
              _md_table(header, body), "", least_cost_sentence(tta_rows, basis)]
     if never:
@@ -298,9 +317,11 @@ def _speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
         header += [f"epoch time ratio tau ({c})", f"efficiency k/tau ({c})", f"fixed share ({c})"]
     body = []
     for r in rows:
-        cells = [r["label"], f"{r['ratio']:g}", str(r["n_epoch"]), _num(r["kept_fraction"], ".3f"), _num(r["step_fraction"], ".3f")]
+        cells = [r["label"], f"{r['ratio']:g}", str(r["n_epoch"]), _num(r["kept_fraction"], ".3f"),
+                 _num(r["step_fraction"], ".3f")]
         for c in clocks:
-            cells += [ci(r, f"epoch_time_ratio_{c}"), ci(r, f"epoch_efficiency_{c}"), f"{_pct(r[f'fixed_share_{c}'], 0)}%"]
+            cells += [ci(r, f"epoch_time_ratio_{c}"), ci(r, f"epoch_efficiency_{c}"),
+                      f"{_pct(r[f'fixed_share_{c}'], 0)}%"]
         body.append(cells)
     run_header = ["method", "ratio", "examples seen"]
     for c in clocks:
@@ -312,7 +333,8 @@ def _speedup_lines(rows: list[dict[str, Any]]) -> list[str]:
             cells += [str(r[f"n_run_{c}"]), ci(r, f"run_time_ratio_{c}"), _num(r[f"run_efficiency_{c}"], ".3f")]
         run_body.append(cells)
     refs = sorted({r["reference"] for r in rows if r["reference"]})
-    return [f"Per pruned epoch, against the same run's full epochs (reference: {'; '.join(refs) or '—'}): kept fraction "
+    return [f"Per pruned epoch, against the same run's full epochs (reference: {'; '.join(refs) or '—'}): "
+            "kept fraction "
             "k = selected / training examples, step fraction s = optimizer steps / a full epoch's, time ratio tau = "
             "mean pruned-epoch time / mean full-epoch time, efficiency = k / tau (1: time proportional to the kept "
             "examples). Fixed share = (tau - s) / (1 - s): the part of a full epoch's time that would not shrink "
@@ -353,9 +375,10 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
 
     out += ["## Answer", "", "Verdicts from the 95% CIs of the paired differences (details under Statistics).", ""]
     sadp_first = lambda m: (m != "sadp", m)  # noqa: E731
-    for rows, what in ((aware, f"against the ANN bound ({ANN_BOUND_LABEL}) at the same ratio (does spike-awareness pay?)"),
-                       (paired, None), (short, "against full data on the short schedule matched to its ratio (pruning vs "
-                                               "training less)"),
+    for rows, what in ((aware, f"against the ANN bound ({ANN_BOUND_LABEL}) at the same ratio "
+                               "(does spike-awareness pay?)"),
+                       (paired, None), (short, "against full data on the short schedule matched to its ratio "
+                                               "(pruning vs training less)"),
                        (equal, f"against {BASELINE_LABEL} at equal examples seen"),
                        (cost, "against full data (the cost of pruning)")):
         for method in sorted({p["label"] for p in rows}, key=sadp_first):
@@ -374,14 +397,16 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
             "with a full-data run); theoretical = full-data "
             "examples / examples actually trained on (examples seen, as a share of full data's); efficiency = "
             "measured / theoretical. Compare methods at equal examples seen.", ""]
-    header = ["method", "ratio", "test acc %", "95% CI", "Δ vs full (pp)", "train acc %", "examples seen", "train time s"]
+    header = ["method", "ratio", "test acc %", "95% CI", "Δ vs full (pp)", "train acc %", "examples seen",
+              "train time s"]
     header += (["train CPU s"] if has_cpu else []) + ["time saved (wall)"] + (
         ["speedup measured (wall / CPU)", "speedup theoretical", "efficiency (wall / CPU)"] if has_cpu else
         ["speedup measured", "speedup theoretical", "efficiency"])
     body = []
     for r in table:
         cells = [r["label"], _ratio_str(r), acc_cell(r["test_acc_mean"], r["test_acc_std"], r["n"]),
-                 "—" if math.isnan(r["test_acc_ci_low"]) else f"{_pct(r['test_acc_ci_low'])}–{_pct(r['test_acc_ci_high'])}",
+                 "—" if math.isnan(r["test_acc_ci_low"])
+                 else f"{_pct(r['test_acc_ci_low'])}–{_pct(r['test_acc_ci_high'])}",
                  "—" if is_full_row(r) else f"{100 * r['delta_vs_full']:+.1f}",
                  _pct(r["final_train_acc_mean"]), f"{_pct(r['examples_seen_fraction'], 0)}%",
                  f"{_num(r['train_time_s_mean'], tfmt)} ± {_num(r['train_time_s_std'], tfmt)}"]
@@ -389,7 +414,8 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
             cells.append(_num(r["train_cpu_s_mean"], tfmt))
         cells.append("—" if is_full_row(r) else f"{_pct(r['time_saved'], 0)}%")
         if has_cpu:
-            cells += [f"{_times(r['speedup_measured'])} / {_times(r['speedup_measured_cpu'])}", _times(r["speedup_theoretical"]),
+            cells += [f"{_times(r['speedup_measured'])} / {_times(r['speedup_measured_cpu'])}",
+                      _times(r["speedup_theoretical"]),
                       f"{_num(r['efficiency'])} / {_num(r['efficiency_cpu'])}"]
         else:
             cells += [_times(r["speedup_measured"]), _times(r["speedup_theoretical"]), _num(r["efficiency"])]
@@ -406,13 +432,15 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     out += ["", "## Statistics", "", STATS_NOTE, ""]
     out += [f"### Against {BASELINE_LABEL} at the same ratio", ""]
     if paired:
-        out += [f"Test accuracy difference (pp), method minus {BASELINE_LABEL}. At the same ratio {BASELINE_LABEL} and the "
+        out += [f"Test accuracy difference (pp), method minus {BASELINE_LABEL}. At the same ratio "
+                f"{BASELINE_LABEL} and the "
                 "importance samplers see the same number of examples.", "", paired_markdown(paired)]
     else:
         out.append(f"No {BASELINE_LABEL} runs at a shared ratio: nothing to pair.")
     if aware:
         out += ["", f"### Spike-awareness: sadp against the ANN bound ({ANN_BOUND_LABEL})", "",
-                f"Test accuracy difference (pp), sadp minus {ANN_BOUND_LABEL} at the same ratio and seed. The two scores "
+                f"Test accuracy difference (pp), sadp minus {ANN_BOUND_LABEL} at the same ratio and seed. "
+                "The two scores "
                 "differ only by SADP's spike factor mean_t sqrt(n_t + 1), and both sample exactly K with the same "
                 "schedule.", "", paired_markdown(aware)]
     if short:
@@ -423,20 +451,22 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                     f"{r.label} r={r.ratio:g}: {r.summary.get('epochs')} of {r.reference_epochs} epochs, "
                     f"matched to {r.matched_to}" for r in runs if r.matched_to})) + ".", "", paired_markdown(short)]
     out += ["", "### Against full data (the cost of pruning)", ""]
-    out += (["Test accuracy difference (pp), method minus the full-data run of the same seed.", "", paired_markdown(cost)]
-            if cost else ["No full-data runs: nothing to pair."])
+    out += (["Test accuracy difference (pp), method minus the full-data run of the same seed.", "",
+             paired_markdown(cost)] if cost else ["No full-data runs: nothing to pair."])
     compared = {(p["label"], p["ratio"]) for p in equal}
     left_out = [f"{label} r={ratio:g} ({', '.join(f'{100 * r.examples_fraction:.0f}%' for r in g)} seen)"
                 for label, ratio, g in own_examples_groups(runs) if (label, ratio) not in compared]
     if equal or left_out:
         out += ["", f"### Against {BASELINE_LABEL} at equal examples seen", "",
                 f"For methods that train on a different number of examples than {BASELINE_LABEL} at their ratio: per "
-                f"seed, {BASELINE_LABEL}'s test accuracy interpolated linearly in examples seen between its ratios and full "
+                f"seed, {BASELINE_LABEL}'s test accuracy interpolated linearly in examples seen between its ratios "
+                "and full "
                 "data (same seed), at the method's own examples seen; method minus that, in pp. Seeds outside "
                 f"{BASELINE_LABEL}'s range are listed as unpaired.", "",
                 paired_markdown(equal, extra=("examples seen", "examples_seen_fraction")) if equal else "No pairs."]
         if left_out:
-            out += ["", f"Outside {BASELINE_LABEL}'s range of examples seen in every seed (no interpolation; compared at "
+            out += ["", f"Outside {BASELINE_LABEL}'s range of examples seen in every seed (no interpolation; "
+                    "compared at "
                     "the same ratio and against full data only): " + "; ".join(left_out) + "."]
 
     out += ["", "## Time to accuracy", ""] + _tta_lines(tta, tta_rows, basis, eval_every)
@@ -445,7 +475,8 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     spike = spike_factor_table(runs)
     if spike:
         out += ["", "## SADP's spike factor", "",
-                "Per epoch, the trainer logs the spike factor mean_t sqrt(n_t + 1) of the head's input over the examples "
+                "Per epoch, the trainer logs the spike factor mean_t sqrt(n_t + 1) of the head's input over the "
+                "examples "
                 "scored that epoch: its mean, its coefficient of variation across examples (CV = std / mean) and the "
                 "share of examples whose head input was silent at every step (factor exactly 1). Mean over pruned "
                 "epochs (all, first half, second half), then over seeds.", "",
@@ -454,7 +485,8 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                           [[s["label"], f"{s['ratio']:g}", str(s["n"]), _num(s["spike_factor_mean"], ".3f"),
                             _num(s["spike_factor_cv"], ".3f"), _num(s["spike_factor_cv_early"], ".3f"),
                             _num(s["spike_factor_cv_late"], ".3f"), f"{s['cv_min']:.3f}–{s['cv_max']:.3f}",
-                            _pct(s["head_silent_share"]), _pct(s["head_silent_share_early"]), _pct(s["head_silent_share_late"])]
+                            _pct(s["head_silent_share"]), _pct(s["head_silent_share_early"]),
+                            _pct(s["head_silent_share_late"])]
                            for s in spike]),
                 "", spike_factor_sentence(spike)]
         per_epoch = spike_factor_per_epoch(runs)
@@ -462,11 +494,10 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
         by = {(p["label"], p["ratio"], p["epoch"]): p for p in per_epoch}
         epochs = sorted({p["epoch"] for p in per_epoch})
         out += ["", "Per epoch, mean over seeds: the spike factor's CV (silent head inputs %); * marks an epoch that "
-                "trained on full data (first epoch, annealing tail), whose scores still come from the training pass.", "",
+                "trained on full data (first epoch, annealing tail), whose scores still come from the training pass.",
+                "",
                 _md_table(["epoch"] + [f"{lab} r={ratio:g}" for lab, ratio in cols],
-                          [[str(e)] + [f"{by[(lab, ratio, e)]['spike_factor_cv']:.3f} ({_pct(by[(lab, ratio, e)]['head_silent_share'])})"
-                                       + ("" if by[(lab, ratio, e)]["pruned"] else "*") if (lab, ratio, e) in by else "—"
-                                       for lab, ratio in cols] for e in epochs])]
+                          [[str(e)] + [_cv_cell(by.get((lab, ratio, e))) for lab, ratio in cols] for e in epochs])]
     diag = diagnostics_table(runs)
     if diag:
         out += ["", "## Selection diagnostics", "",
@@ -478,19 +509,29 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
                 "selected in any pruned epoch. Train acc: accuracy on a fixed sample of training examples without "
                 "augmentation after the last epoch; gap = train acc - test acc.", ""]
         out.append(_md_table(
-            ["method", "ratio", "predicted var ratio", "max weight", "q99 weight", "never drawn %", "train acc %", "gap (pp)"],
+            ["method", "ratio", "predicted var ratio", "max weight", "q99 weight", "never drawn %", "train acc %",
+             "gap (pp)"],
             [[d["label"], "0 (full data)" if is_full_row(d) else f"{d['ratio']:g}", _num(d["var_ratio_pred"], ".3f"),
               _num(d["weight_max"]), _num(d["weight_q99"]), _pct(d["never_drawn_pruned"]), _pct(d["train_eval_acc"]),
               _pct(d["generalization_gap"])] for d in diag]))
     out += ["", "## Seeds", "",
-            f"Seeds: {', '.join(map(str, seeds))}. Pooled seed-to-seed std of test accuracy within a cell: {_pct(sigma, 2)} pp "
+            f"Seeds: {', '.join(map(str, seeds))}. Pooled seed-to-seed std of test accuracy within a cell: "
+            f"{_pct(sigma, 2)} pp "
             "(descriptive: how much one run's accuracy varies; the comparisons above use the paired differences, "
             "which cancel the variation seeds share). Time plots and shares use "
-            + ("process CPU seconds (every run logged them)." if basis == "cpu" else "wall seconds (not every run logged CPU seconds)."),
+            + ("process CPU seconds (every run logged them)." if basis == "cpu"
+               else "wall seconds (not every run logged CPU seconds)."),
             ""]
     if plots:
         out += ["## Plots", ""] + [f"![{p}]({p})" for p in plots] + [""]
     return "\n".join(out)
+
+
+def _cv_cell(row: dict[str, Any] | None) -> str:
+    """One epoch's spike-factor CV (silent head inputs %), * for an epoch on full data; — without a row."""
+    if row is None:
+        return "—"
+    return f"{row['spike_factor_cv']:.3f} ({_pct(row['head_silent_share'])})" + ("" if row["pruned"] else "*")
 
 
 def held_lines(held: list[str], min_seeds: int) -> list[str]:
@@ -502,7 +543,8 @@ def held_lines(held: list[str], min_seeds: int) -> list[str]:
 
 def pooled_section(runs: list[Run], groups: list[str], baseline: str = BASELINE_LABEL) -> list[str]:
     """Exploratory: each method minus ``baseline`` pooled over every (dataset, ratio, seed) pair."""
-    labels = sorted({r.label for r in runs if r.method != FULL_METHOD and r.label != baseline and "_" not in r.label.removeprefix(r.method)})
+    labels = sorted({r.label for r in runs if r.method != FULL_METHOD and r.label != baseline
+                     and "_" not in r.label.removeprefix(r.method)})
     rows = []
     for label in labels:
         p = pooled_paired(runs, groups, label, None, baseline)

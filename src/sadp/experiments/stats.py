@@ -18,8 +18,8 @@ from __future__ import annotations
 import math
 import statistics
 import warnings
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Sequence
 
 CONFIDENCE = 0.95
 # Accuracy differences are differences of multiples of 1/num_test; rounding away float noise
@@ -29,7 +29,8 @@ _DECIMALS = 12
 
 @dataclass(frozen=True)
 class PairedStats:
-    """Summary of paired differences (method minus reference, one per seed)."""
+    """Summary of paired differences (method minus reference, one per seed). The report's row of a
+    comparison (``report_tables._paired_row``) is the one place these fields become a dict."""
 
     n: int
     mean: float
@@ -55,9 +56,6 @@ class PairedStats:
         if not self.evidence:
             return "no evidence (CI includes 0)"
         return "better (CI excludes 0)" if self.mean > 0 else "worse (CI excludes 0)"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "evidence": self.evidence, "verdict": self.verdict}
 
 
 def t_interval(values: Sequence[float], confidence: float = CONFIDENCE) -> tuple[float, float]:

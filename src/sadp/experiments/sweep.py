@@ -1,321 +1,37 @@
-"""Run a grid of ``sadp train`` cells: methods x pruning ratios x seeds from one YAML spec.
+"""Run (or continue) a sweep: the cells of a spec as ``sadp train`` processes, ``jobs`` at a time.
 
-A spec (see ``experiments/*.yaml``)::
-
-    name: cifar10-cpu
-    methods: [full, random_dynamic, infobatch, sadp]   # or {name: label, method: m, ...overrides}
-    ratios: [0.3, 0.5]
-    seeds: [0, 1]
-    settings:                  # shared TrainConfig keys, for every cell
-      dataset: imagefolder
-      data_dir: ${CIFAR10_DIR}  # a path; $VAR / ${VAR} are read from the environment
-      epochs: 30
-    method_options:            # optional, per method label
-      sadp: {floor: 0.2}
-
-A full-data entry with ``matched_to: <method>`` runs full data on a complete, shorter schedule per
-ratio: E' = E x the share of full-data examples that ``<method>`` trains on at that ratio (half up),
-with warm-up and cosine over E' (``{name: full_short, method: full, matched_to: random_dynamic,
-ratios: [0.5, 0.7]}``: cells ``full_short-r0.5-sS``, "full data, short schedule, matched to r = 0.5").
-
-Full-data methods (``full_methods``, default ``[full]``) run once per seed with ratio 0, not once
-per ratio. Each cell is one run directory ``OUT/runs/<cell id>/`` following the ``sadp train``
-contract (summary.json, metrics.jsonl, checkpoint.pt). A cell with summary.json is skipped; one
-with only a checkpoint is continued with ``--resume``. ``only`` (glob patterns over cell ids) runs a
-part of the grid, in the patterns' order, for sweeps run in sittings. Cells run as separate processes
-(``python -m sadp train --config cell.yaml``), ``jobs`` at a time, each limited to
-``cores // jobs`` threads; a failed cell is reported and the others go on.
+The spec and its grid are :mod:`sadp.experiments.sweep_spec`, a cell and its state on disk
+:mod:`sadp.experiments.sweep_cells`. Each cell runs as a separate process (``python -m sadp train
+--config cell.yaml``), ``jobs`` at a time, each limited to ``cores // jobs`` threads; a cell with
+summary.json is skipped, one with only a checkpoint is continued with ``--resume``, and a failed
+cell is reported while the others go on.
 """
 from __future__ import annotations
 
 import dataclasses
-import fnmatch
 import json
-import math
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
 import yaml
 
-from sadp.registry import DATASETS, METHODS
-from sadp.train.config import TrainConfig, load_yaml
+from sadp.experiments.sweep_cells import Cell, cell_state, cell_work, epochs_done, select_cells
+from sadp.experiments.sweep_spec import Launcher, SweepSpec
+from sadp.registry import METHODS
+from sadp.train.config import TrainConfig
 from sadp.utils.io import atomic_write_json, atomic_write_text
 
-_ENV_VAR = re.compile(r"\$(?:(\w+)|\{(\w+)\})")  # $NAME or ${NAME}
-RUNS_DIR = "runs"
 CELL_CONFIG = "cell.yaml"
 CELL_INFO = "cell.json"
 CELL_LOG = "train.log"
 SWEEP_INFO = "sweep.json"
 GLIBC_TUNABLES = "glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=4294967296"
-SPEC_KEYS = {"name", "description", "methods", "ratios", "seeds", "settings", "method_options", "full_methods", "launcher",
-             "datasets"}
-DATASET_KEYS = {"name", "settings", "methods", "ratios"}
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One run of the grid: a method label at one ratio and seed, with its full training config."""
-
-    label: str  # the method's name in reports (a method, or a named variant of one)
-    method: str
-    ratio: float
-    seed: int
-    config: dict[str, Any]  # TrainConfig keys, ``out`` included
-    group: str = ""  # the spec's dataset entry ("" for a single-dataset spec)
-    # A full-data cell on a short schedule: the pruning method whose examples seen it matches (at
-    # ``ratio``) and the epochs of the schedule it shortens; "" and 0 for every other cell.
-    matched_to: str = ""
-    reference_epochs: int = 0
-
-    @property
-    def id(self) -> str:
-        cell = f"{self.label}-r{self.ratio:g}-s{self.seed}"
-        return f"{self.group}/{cell}" if self.group else cell
-
-    @property
-    def out(self) -> Path:
-        return Path(self.config["out"])
-
-    def info(self) -> dict[str, Any]:
-        return {"id": self.id, "label": self.label, "method": self.method, "ratio": self.ratio, "seed": self.seed,
-                **({"group": self.group} if self.group else {}),
-                **({"matched_to": self.matched_to, "reference_epochs": self.reference_epochs,
-                    "epochs": self.config.get("epochs")} if self.matched_to else {})}
-
-
-@dataclass
-class Launcher:
-    """How each cell's process is started: plain ``python -m sadp train`` or through torchrun."""
-
-    kind: str = "python"  # python | torchrun
-    nproc_per_node: int = 1
-
-    def command(self, config_path: Path, resume: bool) -> list[str]:
-        if self.kind == "python":
-            cmd = [sys.executable, "-m", "sadp", "train"]
-        elif self.kind == "torchrun":
-            # torch.distributed.run is torchrun's module; --standalone picks a free port, so
-            # parallel cells do not collide on the default rendezvous port.
-            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                   f"--nproc_per_node={self.nproc_per_node}", "-m", "sadp", "train"]
-        else:
-            raise ValueError(f"launcher must be python or torchrun, got {self.kind!r}")
-        cmd += ["--config", str(config_path), "--no-progress"]
-        return cmd + ["--resume"] if resume else cmd
-
-    @property
-    def processes(self) -> int:
-        return self.nproc_per_node if self.kind == "torchrun" else 1
-
-
-@dataclass
-class SweepSpec:
-    """A parsed, validated sweep specification."""
-
-    name: str
-    methods: list[dict[str, Any]]  # each {name, method, method_options, overrides}
-    ratios: list[float]
-    seeds: list[int]
-    settings: dict[str, Any] = field(default_factory=dict)
-    full_methods: list[str] = field(default_factory=lambda: ["full"])
-    launcher: Launcher = field(default_factory=Launcher)
-    source: dict[str, Any] = field(default_factory=dict)  # the spec as written
-    # Optional dataset entries, each {name, settings, methods (labels, default all), ratios}: the grid
-    # runs once per entry, its settings over the shared ones, into OUT/runs/<name>/.
-    datasets: list[dict[str, Any]] = field(default_factory=list)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any], name: str = "sweep") -> "SweepSpec":
-        unknown = set(d) - SPEC_KEYS
-        if unknown:
-            raise ValueError(f"unknown sweep spec keys: {sorted(unknown)}; valid keys: {sorted(SPEC_KEYS)}")
-        for key in ("methods", "seeds"):
-            if not d.get(key):
-                raise ValueError(f"sweep spec needs a non-empty {key!r} list")
-        settings = dict(d.get("settings") or {})
-        _check_no_grid_keys(settings)
-        full = list(d.get("full_methods") or ["full"])
-        per_method = dict(d.get("method_options") or {})
-        methods = []
-        for m in d["methods"]:
-            entry = {"name": m} if isinstance(m, str) else dict(m)
-            if "name" not in entry:
-                raise ValueError(f"a method entry needs a name: {m!r}")
-            label = str(entry.pop("name"))
-            method = str(entry.pop("method", label))
-            options = {**per_method.get(label, {}), **(entry.pop("method_options", None) or {})}
-            only = entry.pop("ratios", None)  # this method at these ratios only (e.g. variants)
-            matched_to = entry.pop("matched_to", None)
-            if matched_to is not None:
-                if method not in full:
-                    raise ValueError(f"method entry {label!r}: matched_to is for full-data methods ({full}), not {method!r}")
-                if matched_to not in METHODS:
-                    raise ValueError(f"method entry {label!r}: matched_to names unknown method {matched_to!r}; "
-                                     f"available: {', '.join(METHODS.names())}")
-            methods.append({"name": label, "method": method, "method_options": options, "overrides": entry,
-                            "ratios": [float(r) for r in only] if only else None, "matched_to": matched_to})
-        labels = [m["name"] for m in methods]
-        if len(set(labels)) != len(labels):
-            raise ValueError(f"method names must be unique, got {labels}")
-        ratios = [float(r) for r in d.get("ratios") or []]
-        if not ratios and any(m["method"] not in full or m["matched_to"] for m in methods if not m["ratios"]):
-            raise ValueError("sweep spec needs a non-empty 'ratios' list for its pruning methods")
-        launcher = Launcher(**(d.get("launcher") or {}))
-        datasets = []
-        for entry in d.get("datasets") or []:
-            if not isinstance(entry, dict) or "name" not in entry or set(entry) - DATASET_KEYS:
-                raise ValueError(f"a datasets entry is a mapping with keys {sorted(DATASET_KEYS)} (name required), got {entry!r}")
-            bad = set(entry.get("methods") or []) - set(labels)
-            if bad:
-                raise ValueError(f"datasets entry {entry['name']!r} names unknown methods {sorted(bad)}; spec methods: {labels}")
-            _check_no_grid_keys(entry.get("settings") or {})
-            datasets.append({"name": str(entry["name"]), "settings": dict(entry.get("settings") or {}),
-                             "methods": list(entry.get("methods") or labels),
-                             "ratios": [float(r) for r in entry["ratios"]] if entry.get("ratios") else None})
-        names = [e["name"] for e in datasets]
-        if len(set(names)) != len(names):
-            raise ValueError(f"datasets entry names must be unique, got {names}")
-        return cls(name=str(d.get("name", name)), methods=methods, ratios=ratios,
-                   seeds=[int(s) for s in d["seeds"]], settings=settings, full_methods=full,
-                   launcher=launcher, source=d, datasets=datasets)
-
-    @classmethod
-    def load(cls, path: str | Path) -> "SweepSpec":
-        return cls.from_dict(load_yaml(path), name=Path(path).stem)
-
-    def cells(self, out: str | Path, resolve_data: bool = True) -> list[Cell]:
-        """Every cell of the grid, its config validated by TrainConfig (nothing runs yet); with
-        dataset entries, the grid of each entry in the spec's order."""
-        entries = self.datasets or [{"name": "", "settings": {}, "methods": [m["name"] for m in self.methods], "ratios": None}]
-        runs = Path(out) / RUNS_DIR
-        cells = []
-        for entry in entries:
-            settings = {**self.settings, **entry["settings"]}
-            if resolve_data and isinstance(settings.get("data_dir"), str):
-                settings["data_dir"] = resolve_data_dir(settings["data_dir"], settings.get("dataset"))
-            for seed in self.seeds:
-                for m in self.methods:
-                    if m["name"] not in entry["methods"]:
-                        continue
-                    matched_to = m.get("matched_to")
-                    ratios = (m["ratios"] or entry["ratios"] or self.ratios) if matched_to or m["method"] not in self.full_methods \
-                        else [0.0]
-                    for ratio in ratios:
-                        config = {**settings, **m["overrides"], "method": m["method"], "ratio": ratio, "seed": seed}
-                        config["method_options"] = {**(config.get("method_options") or {}), **m["method_options"]}
-                        extra: dict[str, Any] = {}
-                        if matched_to:
-                            epochs = int(config.get("epochs", TrainConfig.epochs))
-                            config.update(ratio=0.0, epochs=short_schedule_epochs(
-                                matched_to, config.get("subset"), ratio, epochs,
-                                next((x["method_options"] for x in self.methods if x["name"] == matched_to), None)))
-                            extra = {"matched_to": matched_to, "reference_epochs": epochs}
-                        cell = Cell(m["name"], m["method"], ratio, seed, config, group=entry["name"], **extra)
-                        config["out"] = str(runs / cell.id)
-                        _check_method(cell.id, TrainConfig.from_dict(config).validate())  # fail before anything runs
-                        cells.append(cell)
-        return cells
-
-
-def short_schedule_epochs(method: str, num_examples: int | None, ratio: float, epochs: int,
-                          options: dict[str, Any] | None = None) -> int:
-    """E' = E x f rounded half up, at least 1: the epochs of a full-data schedule that trains on as many
-    examples as ``method`` at ``ratio`` over ``epochs``, f being the share of full data its epochs hold
-    (``PruningMethod.epoch_size``, full epochs included). ``num_examples`` is the training set size (a
-    sweep's ``subset``); without it a nominal 1,000 examples are counted, which can move the rounding
-    of K. A method whose epoch sizes depend on training (InfoBatch, SeTa) cannot be matched."""
-    n = int(num_examples or 1000)
-    try:
-        m = METHODS.build(method, n, ratio=ratio, epochs=epochs, **(options or {}))
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"cannot match a short schedule to {method!r} at ratio {ratio:g}: {e}") from None
-    sizes = [m.epoch_size(e) for e in range(epochs)]
-    if any(size is None for size in sizes):
-        raise ValueError(f"cannot match a short schedule to {method!r}: its epoch sizes depend on training")
-    return max(1, math.floor(sum(sizes) / n + 0.5))  # half up: 34.5 -> 35 (Python's round() would give 34)
-
-
-def _check_method(cell_id: str, cfg: TrainConfig) -> None:
-    """Build the cell's pruning method once, so an unknown method or a bad method option fails when
-    the spec is parsed rather than cell by cell at run time. The data is not loaded yet: the size
-    is the cell's ``subset`` or a nominal 1,000 examples."""
-    try:
-        METHODS.build(cfg.method, cfg.subset or 1000, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
-                      **cfg.method_options)
-    except (KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"cell {cell_id}: {e.args[0] if e.args else e}") from None
-
-
-def _check_no_grid_keys(settings: dict[str, Any]) -> None:
-    grid_keys = {"method", "ratio", "seed", "out", "resume"} & set(settings)
-    if grid_keys:
-        raise ValueError(f"settings must not set {sorted(grid_keys)}: the sweep sets them per cell")
-
-
-def resolve_data_dir(data_dir: str, dataset: str | None = None) -> str:
-    """``data_dir`` with ``~`` and every ``$VAR`` / ``${VAR}`` expanded from the environment (as
-    ``os.path.expanduser`` and ``os.path.expandvars``), so a spec can say ``data_dir: ${CIFAR10_DIR}``.
-    An unset variable is an error naming it and what it should point to (``dataset``'s folder)."""
-    def value(match: re.Match[str]) -> str:
-        name = match.group(1) or match.group(2)
-        if name not in os.environ:
-            what = f"the folder of dataset {dataset!r} ({DATASETS.help(dataset)})" if dataset else "the dataset's folder"
-            raise ValueError(f"data_dir {data_dir!r} needs the environment variable {name}, which is not set; "
-                             f"set {name} to {what}")
-        return os.environ[name]
-
-    return os.path.expanduser(_ENV_VAR.sub(value, data_dir))
-
-
-def select_cells(cells: list[Cell], patterns: list[str]) -> list[Cell]:
-    """The cells whose id (``method-rR-sS``, or ``dataset/method-rR-sS`` in a sweep with dataset
-    entries) matches one of the glob ``patterns``, ordered by the first pattern each matches, then
-    as in the spec: ``["sadp-r0.5-*", "full-*"]`` runs SADP's seeds first. A pattern that matches
-    nothing is an error (a typo would otherwise run nothing and say nothing)."""
-    chosen: list[Cell] = []
-    for pattern in patterns:
-        hits = [c for c in cells if _matches(c.id, pattern)]
-        if not hits:
-            examples = ", ".join(c.id for c in cells[:4])
-            raise ValueError(f"--only {pattern!r} matches none of the spec's {len(cells)} cells (ids look like {examples})")
-        chosen += [c for c in hits if c not in chosen]
-    return chosen
-
-
-def _matches(cell_id: str, pattern: str) -> bool:
-    """Glob match on the whole id; a pattern without a dataset part also matches ``dataset/<id>``."""
-    if fnmatch.fnmatchcase(cell_id, pattern):
-        return True
-    return "/" not in pattern and "/" in cell_id and fnmatch.fnmatchcase(cell_id.split("/", 1)[1], pattern)
-
-
-def cell_state(cell: Cell) -> str:
-    """``done`` (summary.json), ``partial`` (a checkpoint to resume) or ``new``."""
-    if (cell.out / "summary.json").exists():
-        return "done"
-    return "partial" if (cell.out / "checkpoint.pt").exists() else "new"
-
-
-def epochs_done(cell: Cell) -> int:
-    """Epochs the cell has finished (lines of metrics.jsonl), for progress and ETA."""
-    try:
-        return sum(1 for line in (cell.out / "metrics.jsonl").read_text().splitlines() if line.strip())
-    except FileNotFoundError:
-        return 0
-
-
-def cell_work(cell: Cell) -> float:
-    """Rough relative cost of a cell for the ETA: its epochs times the kept fraction (plus eval)."""
-    return float(cell.config.get("epochs", TrainConfig.epochs)) * (1.0 - 0.8 * float(cell.config.get("ratio", 0.0)))
 
 
 def _fmt(seconds: float) -> str:
@@ -371,8 +87,8 @@ class Sweep:
         # each taking all of them.
         env.update(OMP_NUM_THREADS=n, MKL_NUM_THREADS=n)
         # Keep freed activation memory in glibc's heap instead of unmapping and page-faulting it
-        # back every step: measured 1.3-1.5x faster CPU training steps and ~2.5x faster evaluation
-        # of small_cnn. Ignored by other libcs; a value already in the environment wins.
+        # back every step (its effect on small_cnn is measured in docs/experiments.md). Ignored by
+        # other libcs; a value already in the environment wins.
         env.setdefault("GLIBC_TUNABLES", GLIBC_TUNABLES)
         return env
 
@@ -384,8 +100,8 @@ class Sweep:
             "jobs": self.jobs,
             "threads_per_process": self.threads_per_process(),
             "launcher": dataclasses.asdict(self.launcher),
-            "cells": [{**c.info(), "dir": str(c.out.relative_to(self.out)), "status": self.status.get(c.id, cell_state(c))}
-                      for c in self.cells],
+            "cells": [{**c.info(), "dir": str(c.out.relative_to(self.out)),
+                       "status": self.status.get(c.id, cell_state(c))} for c in self.cells],
         })
 
     def _start(self, cell: Cell, env: dict[str, str]) -> _Running:
@@ -407,7 +123,8 @@ class Sweep:
         (partial) or start (new); then the cells ``only`` left out, marked ``-``."""
         action = {"done": "skip", "partial": "resume", "new": "start"}
         chosen = {c.id for c in self.selected}
-        return [(c, action[cell_state(c)]) for c in self.selected] + [(c, "-") for c in self.cells if c.id not in chosen]
+        left_out = [(c, "-") for c in self.cells if c.id not in chosen]
+        return [(c, action[cell_state(c)]) for c in self.selected] + left_out
 
     def run(self, command: list[str] | None = None) -> dict[str, str]:
         """Run every unfinished cell; returns {cell id: done | skipped | failed}."""
@@ -425,8 +142,9 @@ class Sweep:
         total_work = sum(cell_work(c) for c in self.selected)
         work_before = {c.id: self._work_done(c) for c in self.selected}
         part = f" ({len(self.selected)} of {len(self.cells)} selected)" if len(self.selected) < len(self.cells) else ""
-        self.echo(f"sweep {self.spec.name}: {len(self.selected)} cells{part}, {len(self.selected) - len(todo)} already done, "
-                  f"{len(todo)} to run with {self.jobs} job(s) x {self.threads_per_process()} thread(s) -> {self.out}")
+        self.echo(f"sweep {self.spec.name}: {len(self.selected)} cells{part}, "
+                  f"{len(self.selected) - len(todo)} already done, {len(todo)} to run with {self.jobs} job(s) x "
+                  f"{self.threads_per_process()} thread(s) -> {self.out}")
         env = self._env()
         running: list[_Running] = []
         t0 = last_status = time.perf_counter()

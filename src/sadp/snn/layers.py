@@ -198,7 +198,8 @@ def run_steps(modules: list[nn.Module], x: Tensor, steps: Tensor) -> Tensor:
     y = x.flatten(0, 1)
     for m in modules:
         has_params = any(p.requires_grad for p in m.parameters())
-        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.padding_mode == "zeros" and not isinstance(m.padding, str):
+        if (isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d)) and m.padding_mode == "zeros"
+                and not isinstance(m.padding, str)):
             y = _TrainedStepsConv.apply(y, m.weight, m.bias, m, kept, T)
         elif isinstance(m, nn.Linear):
             y = _TrainedStepsLinear.apply(y, m.weight, m.bias, m, kept, T)
@@ -237,7 +238,7 @@ class _MaxPool2x2Function(torch.autograd.Function):
 class MaxPool2x2(nn.MaxPool2d):
     """``nn.MaxPool2d(2)`` with the same outputs and gradients (first maximum of each window wins),
     computed on CPU by one C++ pass that keeps a 1-byte winner code per output instead of int64
-    indices and the input (measured 15 vs 28 ms forward on 256x64x32x32 spike maps, 2 threads).
+    indices and the input (timings: docs/architecture.md, Pooling).
     Falls back to ``F.max_pool2d`` on GPU, odd sizes, under torch.compile/torch.func, or without
     the C++ kernels."""
 

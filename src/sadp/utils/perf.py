@@ -1,8 +1,8 @@
 """CPU speed and memory helpers.
 
 * :func:`tune_cpu_allocator` raises glibc's mmap/trim thresholds so large activation tensors are
-  reused instead of being returned to the OS and page-faulted back every step (2-3x faster
-  training steps on CPU; 10-90% more peak RSS). A no-op off glibc.
+  reused instead of being returned to the OS and page-faulted back every step (faster training
+  steps on CPU for more peak RSS; measured in docs/architecture.md, Allocator). A no-op off glibc.
 * :func:`compile_model` wraps ``torch.compile`` with the Inductor cache kept on disk across runs.
 * :func:`fast_cpu` is the one call for library users: tune the allocator and set thread count.
 * :func:`peak_memory` measures the peak of live PyTorch CPU/CUDA allocations during a callable.
@@ -64,7 +64,7 @@ def default_compile_cache() -> Path:
 def compile_model(model: nn.Module, cache_dir: str | os.PathLike | None = None, **kwargs: Any) -> nn.Module:
     """``torch.compile(model)`` with Inductor's on-disk cache in ``cache_dir`` (reused across runs).
 
-    The first step compiles (tens of seconds on CPU); later runs of the same model load kernels
+    The first step compiles (slow on CPU); later runs of the same model load kernels
     from the cache. An existing ``TORCHINDUCTOR_CACHE_DIR`` is respected.
     """
     cache = Path(cache_dir) if cache_dir is not None else default_compile_cache()
