@@ -52,8 +52,8 @@ def test_sampler_shards_are_disjoint_equal_and_cover_the_selection() -> None:
         for rank in range(3):
             m = build_method("random_dynamic" if ratio else "full", n, ratio=ratio, epochs=4, seed=1)
             s = PruningSampler(m, seed=5, rank=rank, world_size=3)
-            s.set_epoch(1)
-            shards.append((s.selected.sort().values, list(s), s.valid))
+            plan = s.set_epoch(1)
+            shards.append((plan.indices.sort().values, list(s), s.valid))
         selected = shards[0][0]
         assert all(torch.equal(selected, sh[0]) for sh in shards)  # identical selections
         assert len({len(sh[1]) for sh in shards}) == 1  # equal lengths

@@ -289,15 +289,25 @@ class Pruner:
                 f"(epochs {unknown[0]}..{unknown[-1]}), so its step counts are not known before the run: read "
                 "len(loader) after each pruner.start_epoch(epoch), or use a method with exact K (e.g. 'sadp', 'random_dynamic')"
             )
-        steps = []
-        for size in sizes:
-            share = -(-int(size) // self.world_size)  # every rank's share, DDP padding included
-            steps.append(share // batch_size if drop_last else -(-share // batch_size))
-        return steps
+        return [self.steps_for(int(size), batch_size, drop_last) for size in sizes]
 
     def total_steps(self, batch_size: int, drop_last: bool = False) -> int:
         """``sum(steps_per_epoch(batch_size, drop_last))``: e.g. ``OneCycleLR(opt, lr, total_steps=...)``."""
         return sum(self.steps_per_epoch(batch_size, drop_last))
+
+    def shard_size(self, selected: int) -> int:
+        """Examples this rank iterates in an epoch of ``selected``, DDP padding included:
+        ceil(selected / world_size) (:meth:`PruningSampler.shard_size`)."""
+        return self.sampler.shard_size(selected)
+
+    def steps_for(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """This rank's batches in an epoch of ``selected`` examples (``len(loader)`` once it starts)."""
+        return self.sampler.batches(selected, batch_size, drop_last)
+
+    def trained_examples(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """Examples an epoch of ``selected`` trains on over all ranks, padding left out: ``selected``,
+        or with ``drop_last`` fewer (each rank drops its last incomplete batch, padding first)."""
+        return self.sampler.trained_examples(selected, batch_size, drop_last)
 
     # -- the epoch ---------------------------------------------------------------------
     def start_epoch(self, epoch: int) -> EpochPlan:

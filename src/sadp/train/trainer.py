@@ -115,8 +115,7 @@ class Trainer:
             world_size=self.world_size, device=self.device,
         )
         self.pruner.check_loss(cfg.loss)
-        require_training_steps(self.pruner.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last,
-                               self.world_size)
+        require_training_steps(self.pruner, self.pruner.budget, cfg.ratio, cfg.batch_size, cfg.drop_last)
         self.train_loader = DeviceLoader(
             self.bundle.train, self.pruner.sampler, cfg.batch_size, self.device,
             self.inputs.transform(train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
@@ -210,7 +209,7 @@ class Trainer:
         self.train_model.train()
         steps = len(self.train_loader)
         if steps == 0:  # a method whose epoch fell below its budget (the budget is checked up front)
-            require_training_steps(len(plan), self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
+            require_training_steps(self.pruner, len(plan), cfg.ratio, cfg.batch_size, cfg.drop_last)
         lr = self._lr(epoch, 0, steps)
         bar = None
         if cfg.progress and self.is_main:
@@ -334,7 +333,8 @@ class Trainer:
             return {}
         epoch_times = [r["epoch_time_s"] for r in self.history]
         cfg = self.cfg
-        examples_seen = sum(trained_examples(r["selected"], cfg.batch_size, cfg.drop_last, self.world_size) for r in self.history)
+        examples_seen = sum(self.pruner.trained_examples(r["selected"], cfg.batch_size, cfg.drop_last)
+                            for r in self.history)
         summary = {
             "test_acc": self.history[-1]["test_acc"],
             "best_test_acc": max(r["test_acc"] for r in self.history if "test_acc" in r),
@@ -368,14 +368,14 @@ class Trainer:
         return summary
 
 
-def require_training_steps(selected: int, num_train: int, ratio: float, batch_size: int, drop_last: bool,
-                           world_size: int = 1) -> None:
+def require_training_steps(pruner: Pruner, selected: int, ratio: float, batch_size: int, drop_last: bool) -> None:
     """A ValueError when an epoch of ``selected`` examples would run no training step: with
-    ``drop_last`` every rank drops its last incomplete batch, so a share below one batch trains nothing."""
-    per_rank = -(-selected // world_size)
-    if not drop_last or per_rank >= batch_size:
+    ``drop_last`` every rank drops its last incomplete batch, so a share below one batch trains
+    nothing (the shares and step counts are the pruner's)."""
+    if not drop_last or pruner.steps_for(selected, batch_size, drop_last) > 0:
         return
-    ranks = f" ({per_rank} per process on {world_size} processes)" if world_size > 1 else ""
+    per_rank, num_train = pruner.shard_size(selected), pruner.num_examples
+    ranks = f" ({per_rank} per process on {pruner.world_size} processes)" if pruner.world_size > 1 else ""
     kept = f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train else f"the training set has {selected} examples"
     raise ValueError(
         f"--drop-last with batch size {batch_size} would train nothing: {kept}{ranks}, fewer than one batch; "
@@ -383,16 +383,6 @@ def require_training_steps(selected: int, num_train: int, ratio: float, batch_si
     )
 
 
-def trained_examples(selected: int, batch_size: int, drop_last: bool, world_size: int = 1) -> int:
-    """Examples an epoch of ``selected`` trains on. With ``drop_last`` each rank drops its last
-    incomplete batch; the sampler's wrap-around padding sits at the end of a rank's share, so it
-    is dropped first and never counted."""
-    if not drop_last:
-        return selected
-    per_rank = -(-selected // world_size)
-    used = per_rank // batch_size * batch_size  # positions each rank trains on
-    # rank r holds positions r, r + W, ... of the padded order; those below `selected` are real
-    return sum(min(used, len(range(r, selected, world_size))) for r in range(world_size))
 def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
     """Train with ``cfg``; see :class:`Trainer`. Under torchrun, every rank calls this; rank 0 returns the summary."""
     try:
