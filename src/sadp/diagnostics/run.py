@@ -40,6 +40,7 @@ from sadp.pruning.sampling import floor_scores, inclusion_probabilities
 from sadp.pruning.scores import (
     head_gradient_norm,
     output_error,
+    readout_cross_entropy,
     sadp_head_score,
     sadp_multilayer_score,
     spike_term,
@@ -213,7 +214,7 @@ def collect(cfg: DiagnoseConfig, model: torch.nn.Module, bundle: Any, mode: str 
         "indices": idx,
         "targets": y,
         "logits": logits,
-        "loss": torch.nn.functional.cross_entropy(logits, y, reduction="none"),
+        "loss": readout_cross_entropy(logits, y),
         "counts": torch.cat(parts["counts"], 1)[:, back],
         "layer_counts": [torch.cat([lc[i] for lc in parts["layers"]], 1)[:, back] for i in range(n_layers)],
         "head_input": torch.cat(parts["head"], 1)[:, back],

@@ -73,6 +73,9 @@ class ModelProbe:
     loss: Callable[[Tensor, Tensor], Tensor]
 
 
+DEFAULT_RATIO = 0.3  # the pruned fraction r where a pruning method is named without one (Pruner, TrainConfig)
+
+
 def budget(num_examples: int, ratio: float) -> int:
     """K = round((1 - r) N), at least 1."""
     return max(1, int(round((1.0 - ratio) * num_examples)))

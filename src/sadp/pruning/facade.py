@@ -48,13 +48,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence, Sized
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod
+from sadp.pruning.base import DEFAULT_RATIO, BatchStats, EpochPlan, ModelProbe, PruningMethod
 from sadp.pruning.monitor import SpikeMonitor, find_head, has_spiking_layer
 from sadp.pruning.sampler import PruningSampler
-from sadp.pruning.scores import output_error_from_gradients
+from sadp.pruning.scores import output_error_from_gradients, readout_cross_entropy
 from sadp.registry import METHODS
 from sadp.utils import distributed as dist
 
@@ -146,7 +145,7 @@ class Pruner:
             fails in the dataset), checked only against ``indices=`` passed to ``loss``.
         method: a registered method name (``sadp.METHODS.names()``) or a built :class:`PruningMethod`
             (its own ``ratio``, ``epochs`` and ``seed`` are used then).
-        ratio: pruned fraction per pruned epoch, in [0, 1).
+        ratio: pruned fraction per pruned epoch, in [0, 1) (default ``DEFAULT_RATIO``, 0.3).
         epochs: epochs of the run (methods anneal to full data at the end).
         seed: selection and shuffle seed (identical on every rank).
         options: the method's options, e.g. ``{"score": "multilayer"}``.
@@ -182,7 +181,7 @@ class Pruner:
         data: Sized | int,
         method: str | PruningMethod = "sadp",
         *,
-        ratio: float = 0.3,
+        ratio: float = DEFAULT_RATIO,
         epochs: int = 1,
         seed: int = 0,
         options: dict[str, Any] | None = None,
@@ -408,7 +407,7 @@ class Pruner:
 
         z = out.mean(0) if out.dim() == 3 else out
         if self.criterion is None:
-            per_example = F.cross_entropy(z, targets, reduction="none", label_smoothing=self.label_smoothing)
+            per_example = readout_cross_entropy(z, targets, self.label_smoothing)
         else:
             per_example = self.criterion(out, targets)
             if not isinstance(per_example, Tensor) or per_example.shape != (batch,):

@@ -10,9 +10,9 @@ from typing import Any
 
 import yaml
 
+from sadp.pruning.base import DEFAULT_RATIO
 from sadp.utils.typecheck import type_problem
 
-DEFAULT_RATIO = 0.3
 AUGMENTATIONS = ("none", "flip", "crop_flip", "event")
 MODEL_FIELDS = ("neuron", "tau", "surrogate")  # passed to every model by the trainer, not via model_options
 

@@ -36,6 +36,7 @@ from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_tex
 from sadp.utils.seed import rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
+EVAL_BATCH_MIN = 256  # passes without gradients (test set, training sample, scoring) batch at least this many
 
 
 class NonFiniteLossError(RuntimeError):
@@ -78,7 +79,9 @@ class Trainer:
                 raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} "
                                  f"({'event frames: use event or none' if self.bundle.is_event else 'images: use none, flip or crop_flip'})")
             self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
-        self.T = self.bundle.time_steps or cfg.T
+        self.cuda = self.device.type == "cuda"
+        # T is the inputs' (event data: from the binning, else cfg.T).
+        self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
         self.model = (model or build_model(
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
             neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, **cfg.model_options,
@@ -90,9 +93,8 @@ class Trainer:
         if cfg.backprop != "bptt":
             from sadp.snn import Backprop, set_backprop
 
-            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.T)  # event data: T from binning
+            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.inputs.T)
             set_backprop(self.model, cfg.backprop, cfg.backprop_steps)
-        self.cuda = self.device.type == "cuda"
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model: nn.Module = self.model  # DDP wraps this one
@@ -107,7 +109,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.num_train = len(self.bundle.train)  # type: ignore[arg-type]
-        self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
+        self.eval_batch_size = max(EVAL_BATCH_MIN, cfg.batch_size)
         self.pruner = Pruner(
             self.model, self.num_train, cfg.method, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
             options=cfg.method_options, criterion=None if cfg.loss == "ce" else self._per_example_loss,
@@ -121,7 +123,7 @@ class Trainer:
             self.inputs.transform(train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
         )
         self.test_loader = DeviceLoader(
-            self.bundle.test, range(len(self.bundle.test)), max(256, cfg.batch_size), self.device,  # type: ignore[arg-type]
+            self.bundle.test, range(len(self.bundle.test)), self.eval_batch_size, self.device,  # type: ignore[arg-type]
             self.inputs.transform(train=False), num_workers=cfg.num_workers,
         )
         self.train_eval_loader = None
@@ -129,7 +131,7 @@ class Trainer:
             g = torch.Generator().manual_seed(cfg.seed)
             probe = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
             self.train_eval_loader = DeviceLoader(
-                self.bundle.train, probe, max(256, cfg.batch_size), self.device,
+                self.bundle.train, probe, self.eval_batch_size, self.device,
                 self.inputs.transform(train=False), num_workers=cfg.num_workers,
             )
         # Examples drawn in at least one pruned epoch (diagnostic: who the sampler starves).
@@ -196,7 +198,7 @@ class Trainer:
         """The model and the training set in index order without augmentation (loader built when
         used), for pruning methods that score with the model itself before an epoch (GraNd)."""
         def batches():
-            loader = DeviceLoader(self.bundle.train, range(self.num_train), max(256, self.cfg.batch_size), self.device,
+            loader = DeviceLoader(self.bundle.train, range(self.num_train), self.eval_batch_size, self.device,
                                   self.inputs.transform(train=False), num_workers=self.cfg.num_workers)
             return ((self.inputs.encode(x), y, idx) for x, y, idx in loader)
 
@@ -299,7 +301,7 @@ class Trainer:
             atomic_write_json(self.out / "config.json", cfg.to_dict())
         self._log(
             f"sadp: {cfg.dataset} ({self.num_train} train / {len(self.bundle.test)} test), model {cfg.model}, "
-            f"T={self.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
+            f"T={self.inputs.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
         )
         for epoch in range(self.start_epoch, cfg.epochs):
             t0, c0 = time.perf_counter(), time.process_time()
