@@ -27,13 +27,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sadp.pruning import BatchStats, build_method
+from sadp.pruning import StepStats, build_method
 from sadp.pruning.scores import output_error_from_gradients
 
 SIZES = {"cifar (50,000)": (50_000, 10), "imagenet (1,281,167)": (1_281_167, 1000)}
 
 
-def make_stats(n: int, classes: int, batch: int, pool: int, T: int) -> list[tuple[BatchStats, torch.Tensor, torch.Tensor]]:
+def make_stats(n: int, classes: int, batch: int, pool: int, T: int) -> list[tuple[StepStats, torch.Tensor, torch.Tensor]]:
     """Batch statistics plus the readout's and the losses' gradients of a weighted CE step."""
     g = torch.Generator().manual_seed(0)
     out = []
@@ -44,7 +44,7 @@ def make_stats(n: int, classes: int, batch: int, pool: int, T: int) -> list[tupl
         loss = F.cross_entropy(logits, y, reduction="none")
         loss.retain_grad()
         (torch.rand(batch, generator=g) * loss).mean().backward()
-        out.append((BatchStats(idx, logits.detach(), y, loss.detach(), torch.randint(0, 500, (T, batch), generator=g).float()),
+        out.append((StepStats(idx, logits.detach(), y, loss.detach(), torch.randint(0, 500, (T, batch), generator=g).float()),
                     logits.grad, loss.grad))
     return out
 

@@ -73,14 +73,14 @@ def test_exit_process_flushes_output_and_skips_interpreter_shutdown() -> None:
 
 def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from sadp.cli.main import main
-    from sadp.train import distributed as D
+    from sadp.train import distributed
 
     codes: list[int] = []
 
     def fake_exit(code: int) -> None:
         codes.append(code)
 
-    monkeypatch.setattr(D, "exit_process", fake_exit)
+    monkeypatch.setattr(distributed, "exit_process", fake_exit)
     assert main(["report", str(tmp_path / "missing")]) == 1 and codes == []  # a plain process returns
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")

@@ -169,7 +169,7 @@ def test_memory_lean_training_matches_default(tmp_path: Path) -> None:
     assert rb["train_loss"] == ra["train_loss"] and rb["test_acc"] == ra["test_acc"]
 
 
-def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> None:
+def test_eval_every_train_sample_and_selection_diagnostics(tmp_path: Path) -> None:
     cfg = TrainConfig(out=str(tmp_path), model="mlp", method="sadp", ratio=0.5, epochs=5, subset=200,
                       eval_every=2, train_eval_size=50, progress=False)
     t = Trainer(cfg)
@@ -178,7 +178,7 @@ def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> Non
     t.pruner.method.select = lambda e: plans.append(select(e)) or plans[-1]  # type: ignore[method-assign]
     s = t.fit()
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    # evaluated after epochs 2 and 4 and after the last one, with the training-sample probe
+    # evaluated after epochs 2 and 4 and after the last one, with the training sample
     assert ["test_acc" in r for r in rows] == [False, True, False, True, True]
     assert all("train_eval_acc" in r and r["generalization_gap"] == pytest.approx(r["train_eval_acc"] - r["test_acc"])
                for r in rows if "test_acc" in r)

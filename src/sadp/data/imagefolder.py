@@ -137,7 +137,7 @@ def decode_image(path: Path, channels: int, size: int | None = None) -> np.ndarr
         raise CorruptFileError(path, f"{type(e).__name__}: {e}") from None
 
 
-def _probe(path: Path) -> tuple[int, int, str] | None:
+def _read_header(path: Path) -> tuple[int, int, str] | None:
     """(width, height, mode) from the header only, or None when the file is not a readable image."""
     try:
         with Image.open(path) as im:
@@ -147,7 +147,8 @@ def _probe(path: Path) -> tuple[int, int, str] | None:
 
 
 def decode_all(
-    files: Sequence[Path], targets: Sequence[int], channels: int, size: int | None, skip_corrupt: bool, workers: int | None
+    files: Sequence[Path], targets: Sequence[int], channels: int, size: int | None, skip_corrupt: bool,
+    workers: int | None,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Decode ``files`` in a thread pool (Pillow releases the GIL while decoding): (images, labels, skipped).
 
@@ -245,12 +246,14 @@ def _drop_undecodable(
             problems = list(pool.map(_decode_problem, files, chunksize=64))
         return {}, {"bad": [[i, p] for i, p in enumerate(problems) if p is not None]}
 
-    _, meta = cached_arrays("imagefolder-check", files_key(files, check="decode"), check, cache_dir) if cache else check()
+    _, meta = (cached_arrays("imagefolder-check", files_key(files, check="decode"), check, cache_dir) if cache
+               else check())
     bad = {int(i): str(reason) for i, reason in meta["bad"]}
     if bad and not skip_corrupt:
         first = min(bad)
         count = f"{len(bad)} undecodable files" if len(bad) > 1 else "the only undecodable file"
-        raise CorruptFileError(files[first], f"{bad[first]} ({count} of {len(files)} in {files[first].parent.parent.name}/)")
+        raise CorruptFileError(files[first],
+                               f"{bad[first]} ({count} of {len(files)} in {files[first].parent.parent.name}/)")
     keep = [i for i in range(len(files)) if i not in bad]
     return [files[i] for i in keep], [targets[i] for i in keep], len(bad)
 
@@ -291,7 +294,7 @@ def load_imagefolder(
         keep = balanced_subset_indices(torch.tensor(train_targets), subset, seed).tolist()
         train_files, train_targets = [train_files[i] for i in keep], [train_targets[i] for i in keep]
 
-    first = next((p for p in map(_probe, train_files[:50]) if p is not None), None)
+    first = next((p for p in map(_read_header, train_files[:50]) if p is not None), None)
     if first is None:
         raise CorruptFileError(train_files[0], "none of the first 50 training files is a readable image")
     channels = 1 if first[2] in GRAY_MODES else 3
@@ -310,8 +313,8 @@ def load_imagefolder(
         if not train_files:
             raise DatasetError(f"{train_dir}: no decodable training images")
         # Normalisation statistics from a seeded sample of 256 decoded images (all decode: checked above).
-        probe_idx = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(seed))[:256].tolist()
-        sample = [decode_image(train_files[i], channels, size) for i in probe_idx]
+        sample_idx = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(seed))[:256].tolist()
+        sample = [decode_image(train_files[i], channels, size) for i in sample_idx]
         train = StreamedImageFolder(train_files, train_targets, channels, size, train=True)
         test = StreamedImageFolder(test_files, test_targets, channels, size, train=False)
         mean, std = channel_stats(torch.from_numpy(np.stack(sample)))
@@ -332,7 +335,8 @@ def load_imagefolder(
         return {"train_x": xtr, "train_y": ytr, "test_x": xte, "test_y": yte}, {"skipped_corrupt": s1 + s2}
 
     if cache:
-        key = files_key([*train_files, *test_files], channels=channels, size=image_size, skip=skip_corrupt, n_train=len(train_files))
+        key = files_key([*train_files, *test_files], channels=channels, size=image_size, skip=skip_corrupt,
+                        n_train=len(train_files))
         arrays, meta = cached_arrays("imagefolder", key, build, cache_dir)
     else:
         arrays, meta = build()

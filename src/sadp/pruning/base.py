@@ -22,6 +22,7 @@ out-of-range values raise ``ValueError`` naming the valid choices.
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -33,8 +34,12 @@ COMMON_PARAMS = ("self", "num_examples", "ratio", "epochs", "seed", "device", "o
 
 
 @dataclass
-class BatchStats:
-    """What one training step tells the pruning method about its examples."""
+class StepStats:
+    """What one training step tells the pruning method about its examples (``observe``'s argument,
+    assembled by :class:`sadp.pruning.Pruner`; one step's, or several steps' concatenated).
+
+    Not to be confused with BatchNorm's batch statistics (``sadp.diagnostics.batchstats``).
+    """
 
     indices: Tensor  # [B] long, dataset indices
     logits: Tensor  # [B, K] readout logits (mean over T for the mean readout), detached
@@ -43,7 +48,7 @@ class BatchStats:
     spike_counts: Tensor | None = None  # [T, B] spike count of the head's input per step
     layer_spike_counts: list[Tensor] | None = None  # per spiking layer, each [T, B]
     step_logits: Tensor | None = None  # [T, B, K] per-step logits (only the per-step readout needs them)
-    # [B] ||softmax(z) - y|| if the loop already has it (the trainer reads it off the logits'
+    # [B] ||softmax(z) - y|| if the loop already has it (the Pruner reads it off the logits'
     # gradient, see scores.output_error_from_gradients); None: methods compute it from ``logits``.
     output_error: Tensor | None = None
 
@@ -60,12 +65,15 @@ class EpochPlan:
 
 
 @dataclass
-class ModelProbe:
-    """Access to the model for methods that score with it (GraNd), given by the trainer.
+class ModelAccess:
+    """The model, the training set and the loss, for methods that score examples with the model
+    itself before an epoch (GraNd): the argument of :meth:`PruningMethod.before_epoch`.
 
+    The training loop builds it (``sadp.train.Trainer`` does) and hands it to the
+    :class:`sadp.pruning.Pruner` (``model_access=``), which passes it on at every ``start_epoch``.
     ``batches()`` yields ``(inputs [T, B, ...], targets [B], indices [B])`` over the whole training
     set in index order, without augmentation, on the training device; ``loss(out, y)`` maps the
-    model's per-step logits [T, B, K] to per-example losses [B].
+    model's per-step logits [T, B, K] to per-example losses [B]. (Formerly ``ModelProbe``.)
     """
 
     model: nn.Module
@@ -114,7 +122,7 @@ class PruningMethod:
     """
 
     name: ClassVar[str] = ""  # set by METHODS.register
-    needs_spikes: ClassVar[bool] = False  # ask the trainer to record spike counts per step
+    needs_spikes: ClassVar[bool] = False  # ask the Pruner to record spike counts per step
     needs_layer_spikes: ClassVar[bool] = False
     # True when every pruned epoch selects exactly ``budget`` examples (so the whole run's epoch
     # sizes, and a loop's step counts, are known before it starts: see :meth:`epoch_size`).
@@ -196,13 +204,13 @@ class PruningMethod:
         method's state, the seed and the epoch only (random numbers from :func:`epoch_generator`)."""
         raise NotImplementedError(f"{type(self).__name__} must implement pruned_plan(epoch)")
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         """Default: nothing to learn."""
 
     def end_epoch(self, epoch: int) -> None:
         """Default: nothing to do."""
 
-    # True for methods whose score uses ||softmax(z) - y|| (BatchStats.output_error): the trainer
+    # True for methods whose score uses ||softmax(z) - y|| (StepStats.output_error): the Pruner
     # then reads it off the step's gradients; other methods do not pay for it.
     uses_output_error: ClassVar[bool] = False
 
@@ -214,9 +222,10 @@ class PruningMethod:
         """Raise a ValueError when the method's score is derived for another training loss than
         ``loss`` ("ce" on the mean-over-T logits, "tet" per step). Default: any loss fits."""
 
-    def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
-        """Hook called by the trainer before ``select(epoch)``; methods that score with the model
-        itself (GraNd) use ``probe``. Default: nothing."""
+    def before_epoch(self, epoch: int, model_access: ModelAccess) -> None:
+        """Hook called by :meth:`sadp.pruning.Pruner.start_epoch` before ``select(epoch)`` (when the
+        Pruner was given a ``model_access``); methods that score with the model itself (GraNd) use
+        it. Default: nothing."""
 
     # -- the loss the training loop minimises ----------------------------------------
     def weighted_loss(self, per_example_loss: Tensor, indices: Tensor) -> Tensor:
@@ -289,3 +298,20 @@ def scatter_max_(target: Tensor, indices: Tensor, values: Tensor) -> None:
     """``target[indices] = values`` in place, duplicates resolved by max (order independent,
     so identical on every rank and on every backend); no host sync."""
     target.scatter_reduce_(0, indices.long(), values.to(target.dtype), reduce="amax", include_self=False)
+
+
+# Former names of two classes, still importable (with a DeprecationWarning): old name -> new name.
+RENAMED_CLASSES = {"ModelProbe": "ModelAccess", "BatchStats": "StepStats"}
+
+
+def renamed_class(module: str, name: str) -> Any:
+    """The class formerly called ``name`` (see ``RENAMED_CLASSES``), with a DeprecationWarning."""
+    new = RENAMED_CLASSES[name]
+    warnings.warn(f"{module}.{name} is renamed {new}: use {module}.{new}", DeprecationWarning, stacklevel=3)
+    return globals()[new]
+
+
+def __getattr__(name: str) -> Any:
+    if name in RENAMED_CLASSES:
+        return renamed_class(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

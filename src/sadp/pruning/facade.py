@@ -43,6 +43,7 @@ that are not the sampler's (a loader on another dataset or sampler), a dataset w
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence, Sized
@@ -50,12 +51,12 @@ from typing import Any, Callable, Sequence, Sized
 import torch
 from torch import Tensor, nn
 
-from sadp.pruning.base import DEFAULT_RATIO, BatchStats, EpochPlan, ModelProbe, PruningMethod
+from sadp.pruning.base import DEFAULT_RATIO, StepStats, EpochPlan, ModelAccess, PruningMethod
 from sadp.pruning.monitor import SpikeMonitor, find_head, has_spiking_layer
 from sadp.pruning.sampler import PruningSampler
 from sadp.pruning.scores import output_error_from_gradients, readout_cross_entropy
 from sadp.registry import METHODS
-from sadp.utils import distributed as dist
+from sadp.utils import distributed
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
 """``(out, targets) -> [B]`` per-example losses; ``out`` as the model returned it (time in ``time_dim``
@@ -118,7 +119,7 @@ class EpochReport:
 class _Step:
     """One ``loss`` call waiting for its backward pass before it is observed."""
 
-    stats: BatchStats
+    stats: StepStats
     valid: Tensor | None  # DDP: False at padding positions
     logit_grad: Tensor | None = field(default=None, repr=False)  # filled by tensor hooks in backward
     loss_grad: Tensor | None = field(default=None, repr=False)
@@ -164,8 +165,9 @@ class Pruner:
             method on a model with neither is refused.
         spiking_types: extra neuron classes for the monitor (sadp, SpikingJelly and snnTorch
             neurons are found by type).
-        probe: the model and the training set in index order, for methods that score with the
-            model itself before an epoch (``grand``).
+        model_access: the model, the training set in index order and the loss
+            (:class:`ModelAccess`), for methods that score with the model itself before an epoch
+            (``grand``). ``probe=`` is its former name (deprecated).
         shuffle: shuffle each epoch's selection (seeded).
         rank, world_size: this process's share under DDP (default: from ``torch.distributed``).
         device: where method state lives (default: the model's device).
@@ -190,12 +192,18 @@ class Pruner:
         time_dim: int = 0,
         head: nn.Module | None = None,
         spiking_types: Sequence[type] = (),
-        probe: ModelProbe | None = None,
+        model_access: ModelAccess | None = None,
         shuffle: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
         device: str | torch.device | None = None,
+        probe: ModelAccess | None = None,
     ) -> None:
+        if probe is not None:
+            if model_access is not None:
+                raise TypeError("Pruner: pass model_access= only (probe= is its former name)")
+            warnings.warn("Pruner(probe=...) is renamed Pruner(model_access=...)", DeprecationWarning, stacklevel=2)
+            model_access = probe
         if time_dim not in (0, 1):
             raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
         if isinstance(data, bool) or not (isinstance(data, int) or hasattr(data, "__len__")):
@@ -216,9 +224,9 @@ class Pruner:
         self.criterion = criterion
         self.label_smoothing = float(label_smoothing)
         self.time_dim = time_dim
-        self.probe = probe
-        self.rank = dist.rank() if rank is None else rank
-        self.world_size = dist.world_size() if world_size is None else world_size
+        self.model_access = model_access
+        self.rank = distributed.rank() if rank is None else rank
+        self.world_size = distributed.world_size() if world_size is None else world_size
         self.sampler = PruningSampler(self.method, shuffle=shuffle, seed=self.method.seed,
                                       rank=self.rank, world_size=self.world_size)
         self.sampler.driven_by_pruner = True
@@ -310,7 +318,7 @@ class Pruner:
 
     # -- the epoch ---------------------------------------------------------------------
     def start_epoch(self, epoch: int) -> EpochPlan:
-        """Close the open epoch, let the method score with the model if it does (``probe``), select
+        """Close the open epoch, let the method score with the model if it does (``model_access``), select
         this epoch's examples and fix their order; ``len(loader)`` is the coming epoch's from now.
         Call it at the start of every epoch: it is the only way to advance the sampler."""
         if self.dataset is not None and len(self.dataset) != self.num_examples:
@@ -319,9 +327,9 @@ class Pruner:
         if self.epoch_open:
             self.end_epoch()
         if self.monitor is not None:
-            self.monitor.stop()  # the probe's passes are not training steps
-        if self.probe is not None:
-            self.method.before_epoch(epoch, self.probe)
+            self.monitor.stop()  # the scoring passes through model_access are not training steps
+        if self.model_access is not None:
+            self.method.before_epoch(epoch, self.model_access)
         self.sampler._starting = epoch
         try:
             plan = self.sampler.set_epoch(epoch)
@@ -354,7 +362,7 @@ class Pruner:
         correct = torch.cat(self._hits).sum() if self._hits else torch.zeros((), device=device, dtype=torch.long)
         seen = self._seen
         if self.world_size > 1:
-            totals = dist.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
+            totals = distributed.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                                       torch.tensor(float(seen), device=loss_sum.device).double()]))
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         spikes: dict[str, float | None] = {}
@@ -423,7 +431,7 @@ class Pruner:
             weighted = per_example if valid is None else per_example * valid  # padding: zero weight
             loss = self.method.weighted_loss(weighted, indices)
 
-        step = _Step(BatchStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
+        step = _Step(StepStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
                                 spike_counts=counts, layer_spike_counts=layer_counts,
                                 step_logits=out.detach() if out.dim() == 3 else None), valid)
         if self.capture_output_error and z.requires_grad and per_example.requires_grad:
@@ -553,13 +561,13 @@ def _shape_key(step: _Step) -> tuple:
             None if s.step_logits is None else s.step_logits.shape[0], step.valid is None)
 
 
-def _concat(steps: list[_Step]) -> tuple[BatchStats, Tensor | None]:
+def _concat(steps: list[_Step]) -> tuple[StepStats, Tensor | None]:
     """The steps' statistics as one batch (time-major tensors joined along the batch, dim 1)."""
     if len(steps) == 1:
         return steps[0].stats, steps[0].valid
     first, cat = steps[0].stats, torch.cat
     layers = first.layer_spike_counts
-    stats = BatchStats(
+    stats = StepStats(
         indices=cat([s.stats.indices for s in steps]), logits=cat([s.stats.logits for s in steps]),
         targets=cat([s.stats.targets for s in steps]), loss=cat([s.stats.loss for s in steps]),
         spike_counts=None if first.spike_counts is None else cat([s.stats.spike_counts for s in steps], 1),  # type: ignore[misc]
@@ -581,13 +589,13 @@ def _not_a_tensor(out: Any) -> str:
     return f"pruner.loss(out, y): out must be the model's output tensor, got {type(out).__name__}"
 
 
-def _gather(stats: BatchStats, valid: Tensor) -> BatchStats:
+def _gather(stats: StepStats, valid: Tensor) -> StepStats:
     """All ranks' statistics of this step, concatenated in rank order, padding positions removed."""
-    g = dist.all_gather_cat
+    g = distributed.all_gather_cat
     keep = g(valid.to(stats.indices.device))
     spikes = None if stats.spike_counts is None else g(stats.spike_counts, dim=1)[:, keep]
     layers = None if stats.layer_spike_counts is None else [g(c, dim=1)[:, keep] for c in stats.layer_spike_counts]
-    return BatchStats(
+    return StepStats(
         indices=g(stats.indices)[keep], logits=g(stats.logits)[keep], targets=g(stats.targets)[keep],
         loss=g(stats.loss)[keep], spike_counts=spikes, layer_spike_counts=layers,
         step_logits=None if stats.step_logits is None else g(stats.step_logits, dim=1)[:, keep],

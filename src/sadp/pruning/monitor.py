@@ -218,10 +218,6 @@ class SpikeMonitor:
             return None
         return [p[0] if len(p) == 1 else torch.cat(p) for p in self._layer_parts if p]
 
-    @property
-    def layer_names(self) -> list[str]:
-        return [name for name, _ in self.spiking]
-
     def remove(self) -> None:
         for h in self._handles:
             h.remove()

@@ -60,7 +60,7 @@ def output_error_from_gradients(logit_grad: Tensor, loss_grad: Tensor, targets: 
 
 
 def batch_output_error(logits: Tensor, targets: Tensor, precomputed: Tensor | None = None) -> Tensor:
-    """``precomputed`` (BatchStats.output_error) when given, else :func:`output_error` of the logits."""
+    """``precomputed`` (StepStats.output_error) when given, else :func:`output_error` of the logits."""
     return precomputed if precomputed is not None else output_error(logits, targets)
 
 

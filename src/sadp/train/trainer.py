@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from sadp.data import DataBundle, DeviceLoader, build_dataset
-from sadp.pruning import ModelProbe, Pruner
+from sadp.pruning import ModelAccess, Pruner
 from sadp.snn import build_model
-from sadp.train import distributed as D
+from sadp.train import distributed
 from sadp.train.config import TrainConfig
 from sadp.train.inputs import ModelInputs
 from sadp.train.losses import per_example_loss
@@ -63,8 +63,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> None:
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
-        self.device = D.setup(resolve_device(cfg.device))
-        self.rank, self.world_size = D.rank(), D.world_size()
+        self.device = distributed.setup(resolve_device(cfg.device))
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0
         if cfg.tune_allocator and self.device.type == "cpu":
             perf.tune_cpu_allocator()  # before the dataset and model allocate: affects later blocks only
@@ -113,7 +113,7 @@ class Trainer:
         self.pruner = Pruner(
             self.model, self.num_train, cfg.method, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
             options=cfg.method_options, criterion=None if cfg.loss == "ce" else self._per_example_loss,
-            label_smoothing=cfg.label_smoothing, probe=self._model_probe(), rank=self.rank,
+            label_smoothing=cfg.label_smoothing, model_access=self._model_access(), rank=self.rank,
             world_size=self.world_size, device=self.device,
         )
         self.pruner.check_loss(cfg.loss)
@@ -129,9 +129,9 @@ class Trainer:
         self.train_eval_loader = None
         if cfg.train_eval_size:  # a fixed random sample of training examples, evaluated like the test set
             g = torch.Generator().manual_seed(cfg.seed)
-            probe = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
+            sample = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
             self.train_eval_loader = DeviceLoader(
-                self.bundle.train, probe, self.eval_batch_size, self.device,
+                self.bundle.train, sample, self.eval_batch_size, self.device,
                 self.inputs.transform(train=False), num_workers=cfg.num_workers,
             )
         # Examples drawn in at least one pruned epoch (diagnostic: who the sampler starves).
@@ -194,7 +194,7 @@ class Trainer:
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
 
-    def _model_probe(self) -> ModelProbe:
+    def _model_access(self) -> ModelAccess:
         """The model and the training set in index order without augmentation (loader built when
         used), for pruning methods that score with the model itself before an epoch (GraNd)."""
         def batches():
@@ -202,7 +202,7 @@ class Trainer:
                                   self.inputs.transform(train=False), num_workers=self.cfg.num_workers)
             return ((self.inputs.encode(x), y, idx) for x, y, idx in loader)
 
-        return ModelProbe(self.model, batches, self._per_example_loss)
+        return ModelAccess(self.model, batches, self._per_example_loss)
 
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, Any]:
@@ -268,11 +268,12 @@ class Trainer:
         return diag
 
     @torch.no_grad()
-    def evaluate(self, train_probe: bool = False) -> dict[str, float]:
-        """Test loss and accuracy; with ``train_probe`` also the accuracy on the fixed training sample."""
+    def evaluate(self, train_sample: bool = False) -> dict[str, float]:
+        """Test loss and accuracy; with ``train_sample`` also the accuracy on the fixed training sample
+        (``train_eval_size`` examples)."""
         self.model.eval()
         result: dict[str, float] = {}
-        if train_probe and self.train_eval_loader is not None:
+        if train_sample and self.train_eval_loader is not None:
             result["train_eval_acc"] = self._loss_and_accuracy(self.train_eval_loader)[1]
         result["test_loss"], result["test_acc"] = self._loss_and_accuracy(self.test_loader)
         if "train_eval_acc" in result:
@@ -313,7 +314,7 @@ class Trainer:
             train_cpu = time.process_time() - c0
             last = epoch + 1 == cfg.epochs
             if self.is_main and (last or (epoch + 1) % cfg.eval_every == 0):
-                stats.update(self.evaluate(train_probe=True))
+                stats.update(self.evaluate(train_sample=True))
             row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "epoch_cpu_s": train_cpu,
                    "eval_time_s": time.perf_counter() - t0 - train_time}
             self.history.append(row)
@@ -327,7 +328,7 @@ class Trainer:
                     f"test {stats.get('test_acc', float('nan')):.3f}  kept {stats['selected']}/{self.num_train}  "
                     f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
                 )
-            D.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
+            distributed.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
@@ -390,4 +391,4 @@ def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
     try:
         return Trainer(cfg, **kwargs).fit()
     finally:
-        D.cleanup()
+        distributed.cleanup()

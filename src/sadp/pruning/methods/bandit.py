@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats,
+    StepStats,
     EpochPlan,
     ScheduledMethod,
     check_option,
@@ -44,7 +44,7 @@ class BanditMethod(ScheduledMethod):
         self.var = torch.zeros(num_examples, device=self.device)
         self.seen = torch.zeros(num_examples, device=self.device)
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         idx = stats.indices.to(self.device).long()
         x = stats.loss.detach().float().to(self.device)
         m, v, was = self.mean[idx], self.var[idx], self.seen[idx] > 0

@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from sadp.pruning.base import BatchStats, EpochPlan, PruningMethod, anneals, check_option, epoch_generator, scatter_max_
+from sadp.pruning.base import StepStats, EpochPlan, PruningMethod, anneals, check_option, epoch_generator, scatter_max_
 from sadp.registry import METHODS
 
 
@@ -45,5 +45,5 @@ class InfoBatch(PruningMethod):
         weights[kept_low] = 1.0 / self.keep_ratio
         return self.subset_plan(torch.cat([(~low).nonzero().flatten(), kept_low]), weights)
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         scatter_max_(self.scores, stats.indices, stats.loss.float())

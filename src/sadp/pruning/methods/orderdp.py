@@ -18,7 +18,7 @@ from typing import Any
 import torch
 
 from sadp.pruning.base import (
-    BatchStats,
+    StepStats,
     EpochPlan,
     PruningMethod,
     check_option,
@@ -71,5 +71,5 @@ class OrderDP(PruningMethod):
         top = top_k_random_ties(self.scores[drawn.to(self.device)], self.keep, g)
         return self.subset_plan(drawn[top.cpu()])
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         scatter_max_(self.scores, stats.indices.to(self.device), stats.loss.float().to(self.device))

@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sadp.pruning.base import BatchStats, EpochPlan, PruningMethod, anneals, check_option, epoch_generator, scatter_max_
+from sadp.pruning.base import StepStats, EpochPlan, PruningMethod, anneals, check_option, epoch_generator, scatter_max_
 from sadp.pruning.kmeans import kmeans_1d
 from sadp.registry import METHODS
 
@@ -99,5 +99,5 @@ class SeTa(PruningMethod):
     def epoch_diagnostics(self) -> dict[str, float]:
         return dict(self._diagnostics)
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         scatter_max_(self.scores, stats.indices.to(self.device), stats.loss.float().to(self.device))

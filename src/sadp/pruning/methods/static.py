@@ -10,8 +10,8 @@ subset for every later epoch, weights 1.
 * ``el2n`` (Paul et al. 2021): ||softmax(z) - y||, from each example's training forward pass in
   the last warm-up epoch (the paper averages over 10 independently trained models; we use one).
 * ``grand`` (Paul et al. 2021): the norm of the per-example loss gradient with respect to all
-  parameters, computed with torch.func after the warm-up through the trainer's model probe
-  (``before_epoch``); ``warmup_epochs=0`` scores at initialisation, the paper's headline variant
+  parameters, computed with torch.func after the warm-up through the Pruner's ``model_access``
+  (``before_epoch``, :class:`~sadp.pruning.base.ModelAccess`); ``warmup_epochs=0`` scores at initialisation, the paper's headline variant
   (which averages 10 initialisations; we use one). Costs one extra per-example-gradient pass.
 * ``forgetting`` (Toneva et al. 2019): number of forgetting events (correct -> incorrect between
   successive presentations) during the warm-up; examples never classified correctly count as
@@ -26,9 +26,9 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats,
+    StepStats,
     EpochPlan,
-    ModelProbe,
+    ModelAccess,
     PruningMethod,
     check_option,
     epoch_generator,
@@ -87,7 +87,7 @@ class EL2N(StaticMethod):
     min_warmup_reason = ("el2n scores ||softmax(z) - y|| during the warm-up, so with none every score is 0 and "
                          "the subset is random; use warmup_epochs >= 1 (grand can score at initialisation)")
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         if self.in_warmup(self.current_epoch):
             scatter_max_(self.scores, stats.indices.to(self.device), batch_output_error(stats.logits, stats.targets, stats.output_error).to(self.device))
 
@@ -106,7 +106,7 @@ class Forgetting(StaticMethod):
         self.last_correct = torch.full((num_examples,), -1.0, device=self.device)  # -1 never presented
         self.ever_correct = torch.zeros(num_examples, device=self.device)
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         if not self.in_warmup(self.current_epoch):
             return
         idx = stats.indices.to(self.device).long()
@@ -132,18 +132,18 @@ class GraNd(StaticMethod):
         self.chunk_size = chunk_size
         self.scored = False
 
-    def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
+    def before_epoch(self, epoch: int, model_access: ModelAccess) -> None:
         if self.ratio == 0.0 or self.scored or epoch != self.warmup_epochs:
             return
         norms = torch.zeros(self.num_examples, device=self.device)
-        for x, y, idx in probe.batches():
-            g = per_example_grad_norms(probe.model, x, y, probe.loss, chunk_size=self.chunk_size)
+        for x, y, idx in model_access.batches():
+            g = per_example_grad_norms(model_access.model, x, y, model_access.loss, chunk_size=self.chunk_size)
             norms[idx.to(self.device).long()] = g.to(self.device)
         self.scores, self.scored = norms, True
 
     def check_scored(self) -> None:
         if not self.scored:
             raise RuntimeError(
-                "grand has no gradient norms: call method.before_epoch(epoch, ModelProbe(model, batches, loss)) "
+                "grand has no gradient norms: call method.before_epoch(epoch, ModelAccess(model, batches, loss)) "
                 f"before select() at the end of the warm-up (epoch {self.warmup_epochs}); sadp.train.Trainer does this"
             )
