@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from sadp.pruning import StepStats, ModelAccess, build_method
+from sadp.pruning import ModelAccess, StepStats, build_method
 from sadp.pruning.base import anneals
 from sadp.registry import METHODS
 
@@ -60,7 +60,7 @@ def test_resume_selects_exactly_what_the_uninterrupted_run_does(name: str) -> No
     epochs = 8
     kw = dict(ratio=0.5, epochs=epochs, seed=3, **OPTIONS.get(name, {}))
     if name in ("el2n", "grand", "forgetting"):
-        kw["warmup_epochs"] = 2
+        kw["full_first_epochs"] = 2
     access = tiny_model_access() if name == "grand" else None
     full = run_epochs(build_method(name, N, **kw), range(epochs), access)
 
@@ -99,7 +99,7 @@ def test_infobatch_hand_computed_rule() -> None:
     p3 = m3.select(1)
     kept = [i for i in p3.indices.tolist() if i < 4]
     assert len(kept) == 2 and torch.allclose(p3.weights[kept], torch.full((2,), 1 / 0.7))
-    # delta * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full with weights reset.
+    # delta * E = (1 - anneal) * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full with weights reset.
     assert len(m.select(2)) == 6
     last = m.select(3)
     assert len(last) == 8 and torch.equal(last.weights, torch.ones(8))
@@ -185,7 +185,7 @@ def test_random_methods() -> None:
 
 
 def test_static_methods_fix_top_k_after_warmup() -> None:
-    m = build_method("el2n", N, ratio=0.5, epochs=5, warmup_epochs=1)
+    m = build_method("el2n", N, ratio=0.5, epochs=5, full_first_epochs=1)
     sel = run_epochs(m, range(5))
     assert len(sel[0][0]) == N
     assert all(torch.equal(s, sel[1][0]) for s, _ in sel[1:])
@@ -195,12 +195,12 @@ def test_static_methods_fix_top_k_after_warmup() -> None:
     top = set(torch.argsort(output_error(st.logits, st.targets), descending=True)[:32].tolist())
     assert set(sel[1][0].tolist()) == top
     # default warm-up: 10% of the epochs, at least 1
-    assert build_method("el2n", N, ratio=0.5, epochs=50).warmup_epochs == 5
-    assert build_method("el2n", N, ratio=0.5, epochs=3).warmup_epochs == 1
+    assert build_method("el2n", N, ratio=0.5, epochs=50).full_first_epochs == 5
+    assert build_method("el2n", N, ratio=0.5, epochs=3).full_first_epochs == 1
 
 
 def test_forgetting_counts_events_by_hand() -> None:
-    m = build_method("forgetting", 4, ratio=0.5, epochs=6, warmup_epochs=4)
+    m = build_method("forgetting", 4, ratio=0.5, epochs=6, full_first_epochs=4)
     # correct/incorrect per presentation for examples 0..3 (class 0 is the target)
     seq = {0: [1, 0, 1, 0], 1: [1, 1, 1, 1], 2: [0, 0, 0, 0], 3: [1, 0, 0, 1]}
     for e in range(4):
@@ -257,17 +257,17 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
 def test_static_warmups_that_cannot_score_are_errors() -> None:
     # forgetting: two presentations are needed for one event. The default warm-up is at least 2,
     # so short runs (E <= 14, where 10% rounds to 1) count events instead of picking at random.
-    assert build_method("forgetting", N, ratio=0.5, epochs=10).warmup_epochs == 2
-    assert build_method("forgetting", N, ratio=0.5, epochs=40).warmup_epochs == 4
-    assert build_method("el2n", N, ratio=0.5, epochs=10).warmup_epochs == 1
-    with pytest.raises(ValueError, match=r"forgetting.*warmup_epochs=1 is too short.*warmup_epochs >= 2"):
-        build_method("forgetting", N, ratio=0.5, epochs=10, warmup_epochs=1)
-    with pytest.raises(ValueError, match=r"el2n.*warmup_epochs=0 is too short.*warmup_epochs >= 1"):
-        build_method("el2n", N, ratio=0.5, epochs=10, warmup_epochs=0)
+    assert build_method("forgetting", N, ratio=0.5, epochs=10).full_first_epochs == 2
+    assert build_method("forgetting", N, ratio=0.5, epochs=40).full_first_epochs == 4
+    assert build_method("el2n", N, ratio=0.5, epochs=10).full_first_epochs == 1
+    with pytest.raises(ValueError, match=r"forgetting.*full_first_epochs=1 is too short.*full_first_epochs >= 2"):
+        build_method("forgetting", N, ratio=0.5, epochs=10, full_first_epochs=1)
+    with pytest.raises(ValueError, match=r"el2n.*full_first_epochs=0 is too short.*full_first_epochs >= 1"):
+        build_method("el2n", N, ratio=0.5, epochs=10, full_first_epochs=0)
     # Fine where nothing is selected by score: no pruning, or a run that is all warm-up.
-    build_method("el2n", N, ratio=0.0, epochs=10, warmup_epochs=0)
-    build_method("forgetting", N, ratio=0.5, epochs=1, warmup_epochs=1)
-    build_method("grand", N, ratio=0.5, epochs=10, warmup_epochs=0)  # scores at initialisation
+    build_method("el2n", N, ratio=0.0, epochs=10, full_first_epochs=0)
+    build_method("forgetting", N, ratio=0.5, epochs=1, full_first_epochs=1)
+    build_method("grand", N, ratio=0.5, epochs=10, full_first_epochs=0)  # scores at initialisation
 
 
 def test_registry_names_every_method() -> None:
@@ -323,7 +323,7 @@ def test_old_checkpoint_state_with_a_generator_still_loads() -> None:
 
 def test_grand_scores_are_true_gradient_norms() -> None:
     access = tiny_model_access()
-    m = build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0)
+    m = build_method("grand", N, ratio=0.5, epochs=3, full_first_epochs=0)
     m.before_epoch(0, access)
     access.model.eval()
     x, y, idx = access.batches()[0]
@@ -333,7 +333,7 @@ def test_grand_scores_are_true_gradient_norms() -> None:
         norm = torch.cat([p.grad.flatten() for p in access.model.parameters()]).norm()
         assert float(m.scores[i]) == pytest.approx(float(norm), rel=1e-5)
     with pytest.raises(RuntimeError, match="before_epoch"):
-        build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0).select(0)
+        build_method("grand", N, ratio=0.5, epochs=3, full_first_epochs=0).select(0)
 
 
 def test_option_errors_are_clear() -> None:
@@ -343,8 +343,8 @@ def test_option_errors_are_clear() -> None:
         build_method("sadp", 10, ratio=0.5, epochs=2, score="tail")
     with pytest.raises(ValueError, match="floor"):
         build_method("sadp", 10, ratio=0.5, epochs=2, floor=2)
-    with pytest.raises(ValueError, match="delta"):
-        build_method("infobatch", 10, ratio=0.5, epochs=2, delta=1.5)
+    with pytest.raises(ValueError, match="anneal"):
+        build_method("infobatch", 10, ratio=0.5, epochs=2, anneal=1.5)
     with pytest.raises(ValueError, match="valid options: none"):
         build_method("full", 10, epochs=2, anneal=0.1)
     with pytest.raises(KeyError, match="available"):
@@ -421,3 +421,49 @@ def test_predicted_variance_ratio_matches_the_poisson_formula() -> None:
     assert diag["var_ratio_pred"] == pytest.approx(expected) and 0 <= diag["pi_capped"] < 1
     m.select(0)  # full first epoch: nothing to report
     assert m.epoch_diagnostics() == {}
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("infobatch", {"delta": 0.875}, {"anneal": 0.125}),
+    ("infobatch", {"delta": 0.75}, {"anneal": 0.25}),
+    ("seta", {"delta": 0.5}, {"anneal": 0.5}),
+    ("el2n", {"warmup_epochs": 3}, {"full_first_epochs": 3}),
+    ("forgetting", {"warmup_epochs": 2}, {"full_first_epochs": 2}),
+    ("grand", {"warmup_epochs": 0}, {"full_first_epochs": 0}),
+])
+def test_former_option_names_warn_and_equal_the_new_ones(name: str, old: dict, new: dict) -> None:
+    # One option name per idea: the former names still build the same method, with a warning that
+    # names the new option and the value it maps to.
+    (old_key, old_value), (new_key, new_value) = next(iter(old.items())), next(iter(new.items()))
+    with pytest.warns(FutureWarning, match=rf"{name}.*option {old_key}={old_value!r} is deprecated; "
+                                           rf"it means {new_key}={new_value:g}"):
+        a = build_method(name, N, ratio=0.5, epochs=8, seed=3, **old)
+    b = build_method(name, N, ratio=0.5, epochs=8, seed=3, **new)
+    assert getattr(a, new_key) == getattr(b, new_key) == new_value
+    assert [a.is_full_epoch(e) for e in range(8)] == [b.is_full_epoch(e) for e in range(8)]
+    assert _state_equal(a.state_dict(), b.state_dict())
+    assert old_key not in a.option_names() and new_key in a.option_names()
+    with pytest.raises(ValueError, match=rf"{old_key} is the former name of {new_key}: give {new_key} only"):
+        build_method(name, N, ratio=0.5, epochs=8, **old, **new)
+
+
+def test_former_option_names_work_through_the_pruner_and_select_alike() -> None:
+    from sadp.pruning import Pruner
+
+    with pytest.warns(FutureWarning, match="delta=0.875 is deprecated; it means anneal=0.125"):
+        old = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8, options={"delta": 0.875})
+    new = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8, options={"anneal": 0.125})
+    default = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8)
+    for m in (old.method, new.method, default.method):
+        m.observe(fake_stats(torch.arange(N), 0))
+    for e in range(8):
+        plans = [p.start_epoch(e) for p in (old, new, default)]
+        assert all(torch.equal(plans[0].indices, p.indices) and torch.equal(plans[0].weights, p.weights)
+                   for p in plans[1:])
+    with pytest.raises(ValueError, match="valid options: anneal$"):  # the former name is not listed
+        build_method("infobatch", N, gamma=1)

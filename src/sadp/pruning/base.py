@@ -82,6 +82,7 @@ class ModelAccess:
 
 
 DEFAULT_RATIO = 0.3  # the pruned fraction r where a pruning method is named without one (Pruner, TrainConfig)
+ANNEAL = 0.125  # default annealing tail: the last 1/8 of the epochs (InfoBatch's published delta = 0.875)
 
 
 def budget(num_examples: int, ratio: float) -> int:
@@ -93,6 +94,26 @@ def check_option(ok: bool, method: str, message: str) -> None:
     """Raise a ValueError about an option of ``method`` unless ``ok``."""
     if not ok:
         raise ValueError(f"pruning method {method!r}: {message}")
+
+
+def renamed_option(method: str, old: str, old_value: Any, new: str, new_value: Any,
+                   convert: Callable[[Any], Any] | None = None) -> Any:
+    """The value of option ``new`` of ``method``, which may also be given under its former name
+    ``old`` (None: not given). The former name still works: ``old_value`` becomes ``new``'s value
+    ``convert(old_value)`` (default: the same value) with a FutureWarning that names the new option
+    and that value; giving both names is an error."""
+    if old_value is None:
+        return new_value
+    check_option(new_value is None, method, f"{old} is the former name of {new}: give {new} only")
+    try:
+        value = old_value if convert is None else convert(old_value)
+    except TypeError:
+        raise ValueError(f"pruning method {method!r}: {old} (former name of {new}) must be a number, "
+                         f"got {old_value!r}") from None
+    shown = f"{value:g}" if isinstance(value, float) else repr(value)
+    warnings.warn(f"pruning method {method!r}: option {old}={old_value!r} is deprecated; it means {new}={shown}, "
+                  f"use that instead", FutureWarning, stacklevel=3)
+    return value
 
 
 def anneals(epoch: int, epochs: int, delta: float) -> bool:
@@ -128,6 +149,8 @@ class PruningMethod:
     # sizes, and a loop's step counts, are known before it starts: see :meth:`epoch_size`).
     exact_budget: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    # Former option names the constructor still takes (see :func:`renamed_option`): old -> new.
+    former_options: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -161,7 +184,8 @@ class PruningMethod:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        """The method's options: constructor keywords beyond the common ones."""
+        """The method's options: constructor keywords beyond the common ones (former names of
+        options, ``former_options``, left out)."""
         names: list[str] = []
         for klass in cls.__mro__:
             if klass is PruningMethod:
@@ -169,7 +193,8 @@ class PruningMethod:
             if "__init__" not in vars(klass):
                 continue
             for p in inspect.signature(klass.__init__).parameters.values():
-                if p.name not in COMMON_PARAMS and p.kind is not p.VAR_KEYWORD and p.name not in names:
+                if (p.name not in COMMON_PARAMS and p.kind is not p.VAR_KEYWORD and p.name not in names
+                        and p.name not in cls.former_options):
                     names.append(p.name)
         return sorted(names)
 
@@ -264,24 +289,32 @@ class PruningMethod:
             setattr(self, key, v.to(self.device) if isinstance(v, Tensor) else v)
 
 
+def check_anneal(method: str, anneal: Any) -> float:
+    """``anneal`` (the fraction of final epochs in the annealing tail) checked to lie in [0, 1]."""
+    check_option(isinstance(anneal, (int, float)) and 0.0 <= anneal <= 1.0, method,
+                 f"anneal (the share of final epochs in the annealing tail) must be in [0, 1], got {anneal!r}")
+    return float(anneal)
+
+
 class ScheduledMethod(PruningMethod):
     """A dynamic method with a full-data start and an annealing tail.
 
     Epoch ``e`` (0-based) trains on full data with weight 1 when ``e < full_first_epochs`` (every
     example gets a score before pruning starts) or ``anneals(e, epochs, 1 - anneal)``, i.e.
     e >= floor((1 - anneal) * epochs): InfoBatch's annealing rule with delta = 1 - anneal.
+
+    The option names are every method's: ``full_first_epochs`` (the static methods' warm-up too)
+    and ``anneal`` (InfoBatch's and SeTa's tail too, formerly their ``delta`` = 1 - anneal).
     """
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
-                 device: str | torch.device = "cpu", full_first_epochs: int = 1, anneal: float = 0.125,
+                 device: str | torch.device = "cpu", full_first_epochs: int = 1, anneal: float = ANNEAL,
                  **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
         check_option(isinstance(full_first_epochs, int) and full_first_epochs >= 0, self.name,
                      f"full_first_epochs must be an integer >= 0, got {full_first_epochs!r}")
-        check_option(isinstance(anneal, (int, float)) and 0.0 <= anneal <= 1.0, self.name,
-                     f"anneal (fraction of final full-data epochs) must be in [0, 1], got {anneal!r}")
         self.full_first_epochs = full_first_epochs
-        self.anneal = float(anneal)
+        self.anneal = check_anneal(self.name, anneal)
 
     def is_full_epoch(self, epoch: int) -> bool:
         return epoch < self.full_first_epochs or anneals(epoch, self.epochs, 1.0 - self.anneal)

@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    StepStats,
     EpochPlan,
     ScheduledMethod,
+    StepStats,
     check_option,
     epoch_generator,
     scatter_max_,

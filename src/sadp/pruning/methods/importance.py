@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from sadp.pruning.base import StepStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_
+from sadp.pruning.base import EpochPlan, ScheduledMethod, StepStats, check_option, epoch_generator, scatter_max_
 from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
 from sadp.pruning.scores import batch_output_error, sadp_multilayer_score, sadp_step_score, spike_term
 from sadp.registry import METHODS

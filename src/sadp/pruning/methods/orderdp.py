@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from sadp.pruning.base import (
-    StepStats,
     EpochPlan,
     PruningMethod,
+    StepStats,
     check_option,
     epoch_generator,
     scatter_max_,
