@@ -17,7 +17,11 @@ same examples. ``observe`` never calls ``.item()``: no host sync per step.
 
 Options: a method's keyword arguments beyond (num_examples, ratio, epochs, seed, device) are its
 options (``TrainConfig.method_options``, CLI ``--method-option key=value``); unknown names and
-out-of-range values raise ``ValueError`` naming the valid choices.
+out-of-range values raise ``ValueError`` naming the valid choices. One name per idea in every
+method: ``full_first_epochs`` (full-data epochs at the start) and ``anneal`` (the share of final
+epochs in the annealing tail); a method's former names for them (``former_options``: the static
+methods' ``warmup_epochs``, InfoBatch's and SeTa's ``delta`` = 1 - anneal) still work, with a
+FutureWarning (:func:`renamed_option`).
 """
 from __future__ import annotations
 

@@ -69,7 +69,8 @@ class UCB(BanditMethod):
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", c: float = 1.0, **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
-        check_option(isinstance(c, (int, float)) and c >= 0, self.name, f"c (exploration weight) must be >= 0, got {c!r}")
+        check_option(isinstance(c, (int, float)) and c >= 0, self.name,
+                     f"c (exploration weight) must be >= 0, got {c!r}")
         self.c = float(c)
 
     def value(self) -> Tensor:

@@ -167,8 +167,9 @@ class SADP(ImportanceSampling):
         fits = "tet" if self.readout == "per_step" else "ce"
         check_option(not (loss == "tet" and self.score_kind == "multilayer"), self.name,
                      "score=multilayer is derived for the mean-over-T CE loss; use loss 'ce' or score=head")
+        scored = "per-step (TET)" if fits == "tet" else "mean-over-T CE"
         check_option(loss == fits, self.name,
-                     f"readout={self.readout} scores the {'per-step (TET)' if fits == 'tet' else 'mean-over-T CE'} loss "
+                     f"readout={self.readout} scores the {scored} loss "
                      f"but the training loss is {loss!r}; use readout={'per_step' if loss == 'tet' else 'mean'} "
                      f"(--method-option readout={'per_step' if loss == 'tet' else 'mean'}) or loss {fits!r}")
 
@@ -186,5 +187,6 @@ class SADP(ImportanceSampling):
             if stats.step_logits is None:
                 raise ValueError("sadp readout=per_step needs StepStats.step_logits [T, B, K]")
             return sadp_step_score(stats.step_logits, stats.targets, stats.spike_counts, self.bias)
-        return batch_output_error(stats.logits, stats.targets, stats.output_error) * spike_term(stats.spike_counts, self.bias)
+        error = batch_output_error(stats.logits, stats.targets, stats.output_error)
+        return error * spike_term(stats.spike_counts, self.bias)
 
