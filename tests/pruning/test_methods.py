@@ -99,7 +99,8 @@ def test_infobatch_hand_computed_rule() -> None:
     p3 = m3.select(1)
     kept = [i for i in p3.indices.tolist() if i < 4]
     assert len(kept) == 2 and torch.allclose(p3.weights[kept], torch.full((2,), 1 / 0.7))
-    # delta * E = (1 - anneal) * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full with weights reset.
+    # delta * E = (1 - anneal) * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full
+    # with weights reset.
     assert len(m.select(2)) == 6
     last = m.select(3)
     assert len(last) == 8 and torch.equal(last.weights, torch.ones(8))
@@ -250,7 +251,8 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
     assert mild.select(3).indices.tolist() == [1]
     # Never-observed examples rank first (+inf).
     fresh = build_method("ucb", 4, ratio=0.5, epochs=6, full_first_epochs=0)
-    fresh.observe(StepStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long), torch.tensor([9.0, 9.0])))
+    fresh.observe(StepStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long),
+                            torch.tensor([9.0, 9.0])))
     assert set(fresh.select(0).indices.tolist()) == {2, 3}
 
 

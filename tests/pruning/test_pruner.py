@@ -87,7 +87,8 @@ def test_flags_decide_what_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = _data()
     pruner.start_epoch(0)
     for i in range(0, 10, 5):
-        pruner.loss(model(x[pruner.sampler.order[i:i + 5]].transpose(0, 1)), y[pruner.sampler.order[i:i + 5]]).backward()
+        batch = pruner.sampler.order[i:i + 5]
+        pruner.loss(model(x[batch].transpose(0, 1)), y[batch]).backward()
     pruner.end_epoch()
     assert len(seen) == 1 and len(seen[0].indices) == 10  # two steps, observed together at end_epoch
     assert all(s.spike_counts is None and s.output_error is None for s in seen)

@@ -20,7 +20,8 @@ from sadp.pruning.kmeans import kmeans_1d
 def feed(method, losses: list[float]) -> None:
     """One observed batch holding every example with the given losses."""
     n = len(losses)
-    method.observe(StepStats(torch.arange(n), torch.zeros(n, 2), torch.zeros(n, dtype=torch.long), torch.tensor(losses)))
+    method.observe(StepStats(torch.arange(n), torch.zeros(n, 2), torch.zeros(n, dtype=torch.long),
+                             torch.tensor(losses)))
 
 
 def selected(method, epoch: int) -> set[int]:
@@ -258,7 +259,8 @@ def test_orderdp_q_zero_and_bad_splits_are_errors() -> None:
 def test_orderdp_untrained_examples_rank_first() -> None:
     # initial score 3.0 is above these losses: examples never trained are kept before trained ones.
     m = build_method("orderdp", 6, ratio=0.5, epochs=3, rho_r=1.0)
-    m.observe(StepStats(torch.tensor([0, 1, 2]), torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([0.5, 2.5, 1.0])))
+    m.observe(StepStats(torch.tensor([0, 1, 2]), torch.zeros(3, 2), torch.zeros(3, dtype=torch.long),
+                        torch.tensor([0.5, 2.5, 1.0])))
     assert selected(m, 1) == {3, 4, 5}
 
 

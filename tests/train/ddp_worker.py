@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from sadp.train import TrainConfig, Trainer
-from sadp.train import distributed
+from sadp.train import TrainConfig, Trainer, distributed
 
 N = 301
 

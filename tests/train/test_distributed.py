@@ -89,7 +89,8 @@ def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.Monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,ratio", [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5), ("rs2", 0.4)])
+@pytest.mark.parametrize("method,ratio", [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5),
+                                          ("rs2", 0.4)])
 def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Path, method: str, ratio: float) -> None:
     epochs = 3
     _run(_torchrun(str(WORKER), str(tmp_path), method, str(ratio), str(epochs)))

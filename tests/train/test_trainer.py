@@ -95,7 +95,8 @@ def test_drop_last_counts_trained_examples_and_refuses_empty_epochs(tmp_path: Pa
     assert pruner(2).trained_examples(9, 2, True) == 8
     # 7 examples, batches of 3: rank 0 [0 2 4](6), rank 1 [1 3 5](pad) -> 6 trained.
     assert pruner(2).trained_examples(7, 3, True) == 6
-    with pytest.raises(ValueError, match=r"ratio 0.5 keeps 50 of 100 examples, fewer than one batch; use --batch-size 50"):
+    with pytest.raises(ValueError,
+                       match=r"ratio 0.5 keeps 50 of 100 examples, fewer than one batch; use --batch-size 50"):
         require_training_steps(pruner(), 50, 0.5, 64, drop_last=True)
     with pytest.raises(ValueError, match=r"\(40 per process on 2 processes\).*--batch-size 40 or less"):
         require_training_steps(pruner(2), 80, 0.2, 64, drop_last=True)

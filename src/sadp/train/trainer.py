@@ -76,8 +76,9 @@ class Trainer:
         )
         if cfg.augment is not None:
             if cfg.augment != "none" and (cfg.augment == "event") != self.bundle.is_event:
-                raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} "
-                                 f"({'event frames: use event or none' if self.bundle.is_event else 'images: use none, flip or crop_flip'})")
+                fits = ("event frames: use event or none" if self.bundle.is_event
+                        else "images: use none, flip or crop_flip")
+                raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} ({fits})")
             self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
         self.cuda = self.device.type == "cuda"
         # T is the inputs' (event data: from the binning, else cfg.T).
@@ -105,7 +106,8 @@ class Trainer:
         if cfg.compile:
             self.train_model = perf.compile_model(self.train_model)
         self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (self.cuda and cfg.amp) else None
+        self.amp_dtype = ((torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+                          if (self.cuda and cfg.amp) else None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.num_train = len(self.bundle.train)  # type: ignore[arg-type]
@@ -145,6 +147,11 @@ class Trainer:
         """[B] losses of per-step logits [T, B, K] with the configured loss."""
         cfg = self.cfg
         return per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
+
+    def _autocast(self) -> torch.autocast:
+        """The forward passes' mixed-precision region (``amp`` on CUDA; disabled otherwise)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
 
     def _log(self, msg: str) -> None:
         if self.is_main:
@@ -189,7 +196,8 @@ class Trainer:
         self.pruner.load_state_dict(state["pruner"] if "pruner" in state else {"method": state["method"]})
         set_rng_state(state["rng"])
         self.history = state["history"]
-        self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)  # absent in checkpoints of earlier versions
+        # absent in checkpoints of earlier versions
+        self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)
         self.prior_wall = state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
@@ -217,13 +225,14 @@ class Trainer:
         if cfg.progress and self.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr,
+                       dynamic_ncols=True)
         for step, (x, y, idx) in enumerate(self.train_loader):
             lr = self._lr(epoch, step, steps)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             inp = self.inputs.encode(x)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = self.train_model(inp)
                 loss = self.pruner.loss(out, y, idx)
             self.optimizer.zero_grad(set_to_none=True)
@@ -245,8 +254,8 @@ class Trainer:
             )
         spikes = {k: getattr(totals, k) for k in ("spike_factor_mean", "spike_factor_cv", "head_silent_share")
                   if getattr(totals, k) is not None}  # spike-aware methods: from the pruner's EpochReport
-        return {"train_loss": train_loss, "train_acc": totals.accuracy,
-                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan, totals.method), **spikes}
+        return {"train_loss": train_loss, "train_acc": totals.accuracy, "selected": len(plan), "steps": steps,
+                "lr": lr, **self._selection_diagnostics(plan, totals.method), **spikes}
 
     def _lr(self, epoch: int, step: int, steps: int) -> float:
         cfg = self.cfg
@@ -284,7 +293,7 @@ class Trainer:
         """Mean CE loss and accuracy of the model (in eval mode, no gradients) over ``loader``."""
         loss_sum, correct, n = 0.0, 0, 0
         for x, y, _ in loader:
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = self.model(self.inputs.encode(x)).float()
             loss_sum += per_example_loss(out, y, "ce").sum().item()
             correct += (out.mean(0).argmax(1) == y).sum().item()
@@ -324,7 +333,8 @@ class Trainer:
                 done = sum(r["epoch_time_s"] + r["eval_time_s"] for r in self.history[self.start_epoch:])
                 eta = done / (epoch + 1 - self.start_epoch) * (cfg.epochs - epoch - 1)
                 self._log(
-                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  train {stats['train_acc']:.3f}  "
+                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  "
+                    f"train {stats['train_acc']:.3f}  "
                     f"test {stats.get('test_acc', float('nan')):.3f}  kept {stats['selected']}/{self.num_train}  "
                     f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
                 )
@@ -379,7 +389,8 @@ def require_training_steps(pruner: Pruner, selected: int, ratio: float, batch_si
         return
     per_rank, num_train = pruner.shard_size(selected), pruner.num_examples
     ranks = f" ({per_rank} per process on {pruner.world_size} processes)" if pruner.world_size > 1 else ""
-    kept = f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train else f"the training set has {selected} examples"
+    kept = (f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train
+            else f"the training set has {selected} examples")
     raise ValueError(
         f"--drop-last with batch size {batch_size} would train nothing: {kept}{ranks}, fewer than one batch; "
         f"use --batch-size {per_rank} or less, a lower --ratio, or leave out --drop-last"
