@@ -81,7 +81,6 @@ class Trainer:
                 raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} ({fits})")
             self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
         self.cuda = self.device.type == "cuda"
-        # T is the inputs' (event data: from the binning, else cfg.T).
         self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
         self.model = (model or build_model(
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
@@ -94,7 +93,7 @@ class Trainer:
         if cfg.backprop != "bptt":
             from sadp.snn import Backprop, set_backprop
 
-            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.inputs.T)
+            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.T)
             set_backprop(self.model, cfg.backprop, cfg.backprop_steps)
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -143,6 +142,12 @@ class Trainer:
         self.prior_wall = 0.0  # wall time of earlier segments of a resumed run
 
     # -- helpers -----------------------------------------------------------------------
+    @property
+    def T(self) -> int:
+        """Time steps of the model's input, as :class:`ModelInputs` resolves them (event data: the
+        dataset's binning; otherwise ``cfg.T``)."""
+        return self.inputs.T
+
     def _per_example_loss(self, out: Tensor, y: Tensor) -> Tensor:
         """[B] losses of per-step logits [T, B, K] with the configured loss."""
         cfg = self.cfg
@@ -311,7 +316,7 @@ class Trainer:
             atomic_write_json(self.out / "config.json", cfg.to_dict())
         self._log(
             f"sadp: {cfg.dataset} ({self.num_train} train / {len(self.bundle.test)} test), model {cfg.model}, "
-            f"T={self.inputs.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
+            f"T={self.T}, method {cfg.method} r={cfg.ratio}, {cfg.epochs} epochs on {self.device}"
         )
         for epoch in range(self.start_epoch, cfg.epochs):
             t0, c0 = time.perf_counter(), time.process_time()
