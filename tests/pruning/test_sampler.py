@@ -110,6 +110,7 @@ def test_sharding_arithmetic_worked_by_hand() -> None:
     # the same numbers from the layout set_epoch builds
     for s in samplers:
         assert len(s.set_epoch(1)) == 10 and len(s) == 3
+    assert sum(len(s) for s in samplers) == 12  # trained positions, padding included
     assert [s.valid.tolist() for s in samplers] == [[True] * 3, [True] * 3, [True, True, False], [True, True, False]]
     assert sum(int(s.valid[:2].sum()) for s in samplers) == 8  # drop_last: each rank trains its first batch of 2
     # one process: no padding
