@@ -27,14 +27,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from sadp.pruning import BatchStats, build_method
+from sadp.pruning import StepStats, build_method
 from sadp.pruning.scores import output_error_from_gradients
 
 SIZES = {"cifar (50,000)": (50_000, 10), "imagenet (1,281,167)": (1_281_167, 1000)}
 
 
 def make_stats(n: int, classes: int, batch: int, pool: int,
-               T: int) -> list[tuple[BatchStats, torch.Tensor, torch.Tensor]]:
+               T: int) -> list[tuple[StepStats, torch.Tensor, torch.Tensor]]:
     """Batch statistics plus the readout's and the losses' gradients of a weighted CE step."""
     g = torch.Generator().manual_seed(0)
     out = []
@@ -45,8 +45,8 @@ def make_stats(n: int, classes: int, batch: int, pool: int,
         loss = F.cross_entropy(logits, y, reduction="none")
         loss.retain_grad()
         (torch.rand(batch, generator=g) * loss).mean().backward()
-        out.append((BatchStats(idx, logits.detach(), y, loss.detach(),
-                               torch.randint(0, 500, (T, batch), generator=g).float()),
+        counts = torch.randint(0, 500, (T, batch), generator=g).float()
+        out.append((StepStats(idx, logits.detach(), y, loss.detach(), counts),
                     logits.grad, loss.grad))
     return out
 
@@ -145,7 +145,8 @@ def main() -> None:
           f"{train['steps_per_epoch']} steps = {train['epoch_s']:.1f} s (extrapolated from {train_steps} steps)")
     result = {"rows": rows, "training_epoch": train, "batch": args.batch, "T": args.T,
               "method_threads": args.method_threads, "train_threads": train_threads, "torch": torch.__version__,
-              "machine": platform.machine(), "processor": platform.processor()}
+              "machine": platform.machine(),
+              "processor": platform.processor()}
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))

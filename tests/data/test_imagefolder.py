@@ -34,8 +34,8 @@ def test_shared_jpegs_decode_in_memory(shared_cifar_small: Path) -> None:
     b = build_dataset("imagefolder", data_dir=shared_cifar_small)
     assert (len(b.train), len(b.test), b.num_classes, b.sample_shape) == (30, 30, 10, (3, 32, 32))
     assert b.classes[:2] == ["airplane", "automobile"] and b.augment == "crop_flip" and b.extra["mode"] == "memory"
-    expected = np.array(Image.open(shared_cifar_small / "train" / "bird" / "0001.jpg").convert("RGB")).transpose(
-        2, 0, 1)
+    bird = shared_cifar_small / "train" / "bird" / "0001.jpg"
+    expected = np.array(Image.open(bird).convert("RGB")).transpose(2, 0, 1)
     x, y = b.train[2 * 3 + 1]  # classes sorted: airplane, automobile, bird; files sorted within a class
     assert y == 2 and torch.equal(x, torch.from_numpy(expected))
 
@@ -119,8 +119,8 @@ def _jpeg_tree(root: Path, per_class: int, size: int = 32) -> list[Path]:
         for c in ("a", "b"):
             (root / split / c).mkdir(parents=True)
             for i in range(per_class if split == "train" else 2):
-                Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(
-                    root / split / c / f"{i:03d}.jpg")
+                pixels = rng.integers(0, 256, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / c / f"{i:03d}.jpg")
     return sorted((root / "train").glob("*/*.jpg"))
 
 
@@ -136,7 +136,7 @@ def test_streamed_damage_outside_the_statistics_sample_is_found_before_training(
     bad.write_bytes(data[: len(data) * 2 // 3])
     with pytest.raises(OSError, match="[Tt]runcated"):
         Image.open(bad).load()
-    assert imagefolder._probe(bad) is not None  # the header alone looks fine
+    assert imagefolder._read_header(bad) is not None  # the header alone looks fine
     with pytest.raises(CorruptFileError, match=f"{bad.parent.name}/{bad.name}.*truncated"):
         build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8)
     b = build_dataset("imagefolder", data_dir=tmp_path / "t", stream=True, image_size=8, skip_corrupt=True)

@@ -153,7 +153,7 @@ def test_snntorch_loop_multilayer_counts(monkeypatch: pytest.MonkeyPatch) -> Non
     original = SADP.observe
     monkeypatch.setattr(SADP, "observe", lambda self, s: layers.append(s.layer_spike_counts) or original(self, s))
     acc, pruner = load("snntorch_loop").main(epochs=2, subset=100, options={"score": "multilayer"})
-    assert pruner.monitor.layer_names == ["lif1", "lif2"]
+    assert [name for name, _ in pruner.monitor.spiking] == ["lif1", "lif2"]
     assert layers and all(len(c) == 2 and c[0].shape[0] == 4 for c in layers)
 
 

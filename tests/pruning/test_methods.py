@@ -7,14 +7,14 @@ import math
 import pytest
 import torch
 
-from sadp.pruning import BatchStats, ModelProbe, build_method
+from sadp.pruning import ModelAccess, StepStats, build_method
 from sadp.pruning.base import anneals
 from sadp.registry import METHODS
 
 N, T, K_CLASSES = 64, 4, 5
 
 
-def fake_stats(idx: torch.Tensor, epoch: int) -> BatchStats:
+def fake_stats(idx: torch.Tensor, epoch: int) -> StepStats:
     """Deterministic per-example statistics that change with the epoch (no RNG involved)."""
     f = idx.double()
     logits = torch.stack([torch.sin(f * (c + 1) * 0.37 + epoch) * 3 for c in range(K_CLASSES)], 1).float()
@@ -22,10 +22,10 @@ def fake_stats(idx: torch.Tensor, epoch: int) -> BatchStats:
     loss = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
     counts = ((torch.cos(f[None] * 0.11 * (torch.arange(T)[:, None] + 1) + epoch) + 1) * 20).round().float()
     layers = [counts, (counts * 0.5).round(), counts * 0 + 3]
-    return BatchStats(idx, logits, targets, loss, counts, layers, logits.unsqueeze(0).expand(T, -1, -1).clone())
+    return StepStats(idx, logits, targets, loss, counts, layers, logits.unsqueeze(0).expand(T, -1, -1).clone())
 
 
-def tiny_probe() -> ModelProbe:
+def tiny_model_access() -> ModelAccess:
     from sadp.snn import build_model
     from sadp.train.losses import per_example_loss
 
@@ -34,15 +34,15 @@ def tiny_probe() -> ModelProbe:
     g = torch.Generator().manual_seed(1)
     x = torch.rand(T, N, 1, 4, 4, generator=g) * 3
     y = torch.arange(N) * 7 % K_CLASSES
-    return ModelProbe(model, lambda: [(x[:, s:s + 16], y[s:s + 16], torch.arange(s, s + 16)) for s in range(0, N, 16)],
+    return ModelAccess(model, lambda: [(x[:, s:s + 16], y[s:s + 16], torch.arange(s, s + 16)) for s in range(0, N, 16)],
                       per_example_loss)
 
 
-def run_epochs(method, epochs: range, probe: ModelProbe | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def run_epochs(method, epochs: range, access: ModelAccess | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     out = []
     for e in epochs:
-        if probe is not None:
-            method.before_epoch(e, probe)
+        if access is not None:
+            method.before_epoch(e, access)
         plan = method.select(e)
         out.append((plan.indices.clone(), plan.weights[plan.indices].detach().cpu().clone()))
         for s in range(0, len(plan.indices), 10):
@@ -60,18 +60,18 @@ def test_resume_selects_exactly_what_the_uninterrupted_run_does(name: str) -> No
     epochs = 8
     kw = dict(ratio=0.5, epochs=epochs, seed=3, **OPTIONS.get(name, {}))
     if name in ("el2n", "grand", "forgetting"):
-        kw["warmup_epochs"] = 2
-    probe = tiny_probe() if name == "grand" else None
-    full = run_epochs(build_method(name, N, **kw), range(epochs), probe)
+        kw["full_first_epochs"] = 2
+    access = tiny_model_access() if name == "grand" else None
+    full = run_epochs(build_method(name, N, **kw), range(epochs), access)
 
     first = build_method(name, N, **kw)
-    part1 = run_epochs(first, range(3), probe)
+    part1 = run_epochs(first, range(3), access)
     buf = io.BytesIO()
     torch.save(first.state_dict(), buf)
     buf.seek(0)
     resumed = build_method(name, N, **kw)
     resumed.load_state_dict(torch.load(buf, weights_only=False))
-    part2 = run_epochs(resumed, range(3, epochs), probe)
+    part2 = run_epochs(resumed, range(3, epochs), access)
     assert len(part1 + part2) == epochs
     for e, ((i1, w1), (i2, w2)) in enumerate(zip(full, part1 + part2)):
         assert torch.equal(i1, i2), (name, e)
@@ -86,7 +86,7 @@ def test_infobatch_hand_computed_rule() -> None:
     plan = m.select(0)
     assert len(plan) == 8  # equal initial scores: nothing below the mean
     losses = torch.tensor([0.1, 0.2, 0.3, 0.4, 2.0, 3.0, 4.0, 5.0])  # mean 1.875: first four are "well learned"
-    m.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    m.observe(StepStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
     plan = m.select(1)
     sel = set(plan.indices.tolist())
     assert {4, 5, 6, 7} <= sel and len(sel) == 6  # int(0.5 * 4) = 2 of the low group kept
@@ -95,17 +95,18 @@ def test_infobatch_hand_computed_rule() -> None:
     assert torch.allclose(plan.weights[[4, 5, 6, 7]], torch.ones(4))
     # Pruned examples keep their old loss; r = 0.3: keep int(0.7 * 4) = 2, weight 1 / 0.7.
     m3 = build_method("infobatch", 8, ratio=0.3, epochs=4, seed=0)
-    m3.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    m3.observe(StepStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
     p3 = m3.select(1)
     kept = [i for i in p3.indices.tolist() if i < 4]
     assert len(kept) == 2 and torch.allclose(p3.weights[kept], torch.full((2,), 1 / 0.7))
-    # delta * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full with weights reset.
+    # delta * E = (1 - anneal) * E = 0.875 * 4 = 3.5 (fractional): epochs 0..2 prune, epoch 3 is full
+    # with weights reset.
     assert len(m.select(2)) == 6
     last = m.select(3)
     assert len(last) == 8 and torch.equal(last.weights, torch.ones(8))
     # Integer delta * E = 7 for E = 8: epoch 6 still prunes, epoch 7 is full.
     m8 = build_method("infobatch", 8, ratio=0.5, epochs=8, seed=0)
-    m8.observe(BatchStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
+    m8.observe(StepStats(torch.arange(8), torch.zeros(8, 3), torch.zeros(8, dtype=torch.long), losses))
     assert len(m8.select(6)) == 6 and len(m8.select(7)) == 8
     # keep ratio clamped at 0.1 as published
     assert build_method("infobatch", 8, ratio=0.95, epochs=8).keep_ratio == pytest.approx(0.1)
@@ -162,15 +163,15 @@ def test_sadp_score_variants_use_their_inputs() -> None:
     # identical logits at every step: per-step readout equals the mean readout
     assert torch.allclose(step.score(st), head.score(st), rtol=1e-6)
     with pytest.raises(ValueError, match="spike_counts"):
-        head.observe(BatchStats(st.indices, st.logits, st.targets, st.loss))
+        head.observe(StepStats(st.indices, st.logits, st.targets, st.loss))
 
 
 def test_observe_duplicates_are_order_independent() -> None:
     a = build_method("loss", 4, ratio=0.5, epochs=3)
     b = build_method("loss", 4, ratio=0.5, epochs=3)
     idx = torch.tensor([1, 1, 2])
-    a.observe(BatchStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([0.5, 2.0, 1.0])))
-    b.observe(BatchStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([2.0, 0.5, 1.0])))
+    a.observe(StepStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([0.5, 2.0, 1.0])))
+    b.observe(StepStats(idx, torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([2.0, 0.5, 1.0])))
     assert torch.equal(a.scores, b.scores) and a.scores[1] == 2.0
 
 
@@ -185,7 +186,7 @@ def test_random_methods() -> None:
 
 
 def test_static_methods_fix_top_k_after_warmup() -> None:
-    m = build_method("el2n", N, ratio=0.5, epochs=5, warmup_epochs=1)
+    m = build_method("el2n", N, ratio=0.5, epochs=5, full_first_epochs=1)
     sel = run_epochs(m, range(5))
     assert len(sel[0][0]) == N
     assert all(torch.equal(s, sel[1][0]) for s, _ in sel[1:])
@@ -195,18 +196,18 @@ def test_static_methods_fix_top_k_after_warmup() -> None:
     top = set(torch.argsort(output_error(st.logits, st.targets), descending=True)[:32].tolist())
     assert set(sel[1][0].tolist()) == top
     # default warm-up: 10% of the epochs, at least 1
-    assert build_method("el2n", N, ratio=0.5, epochs=50).warmup_epochs == 5
-    assert build_method("el2n", N, ratio=0.5, epochs=3).warmup_epochs == 1
+    assert build_method("el2n", N, ratio=0.5, epochs=50).full_first_epochs == 5
+    assert build_method("el2n", N, ratio=0.5, epochs=3).full_first_epochs == 1
 
 
 def test_forgetting_counts_events_by_hand() -> None:
-    m = build_method("forgetting", 4, ratio=0.5, epochs=6, warmup_epochs=4)
+    m = build_method("forgetting", 4, ratio=0.5, epochs=6, full_first_epochs=4)
     # correct/incorrect per presentation for examples 0..3 (class 0 is the target)
     seq = {0: [1, 0, 1, 0], 1: [1, 1, 1, 1], 2: [0, 0, 0, 0], 3: [1, 0, 0, 1]}
     for e in range(4):
         m.select(e)
         logits = torch.tensor([[1.0, 0.0] if seq[i][e] else [0.0, 1.0] for i in range(4)])
-        m.observe(BatchStats(torch.arange(4), logits, torch.zeros(4, dtype=torch.long), torch.zeros(4)))
+        m.observe(StepStats(torch.arange(4), logits, torch.zeros(4, dtype=torch.long), torch.zeros(4)))
     assert m.scores.tolist() == [2.0, 0.0, 0.0, 1.0]
     final = m.final_scores()
     assert math.isinf(final[2]) and final[0] == 2.0
@@ -218,11 +219,11 @@ def test_bandits_rank_by_loss() -> None:
     for name, kw in [("ucb", {"c": 0.0}), ("epsilon_greedy", {"epsilon": 0.0})]:
         m = build_method(name, 6, ratio=0.5, epochs=4, **kw)
         m.select(0)
-        m.observe(BatchStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
+        m.observe(StepStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
         assert set(m.select(1).indices.tolist()) == {1, 3, 5}
     g = build_method("epsilon_greedy", 6, ratio=0.5, epochs=4, epsilon=1 / 3)
     g.select(0)
-    g.observe(BatchStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
+    g.observe(StepStats(torch.arange(6), torch.zeros(6, 2), torch.zeros(6, dtype=torch.long), losses))
     sel = set(g.select(1).indices.tolist())
     assert {1, 3} <= sel and len(sel) == 3  # top 2 exploited, 1 explored from the rest
 
@@ -235,8 +236,7 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
     m = build_method("ucb", 4, ratio=0.75, epochs=6, ema=0.5, c=2.0)
     for e, losses in enumerate(([1.0, 2.0, 0.5, 0.5], [3.0, 2.0, 0.5, 0.5], [0.0, 2.0, 0.5, 0.5])):
         m.select(e)
-        m.observe(BatchStats(torch.arange(4), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
-                             torch.tensor(losses)))
+        m.observe(StepStats(torch.arange(4), torch.zeros(4, 2), torch.zeros(4, dtype=torch.long), torch.tensor(losses)))
     assert m.mean.tolist() == [1.0, 2.0, 0.5, 0.5]
     assert m.var.tolist() == [1.5, 0.0, 0.0, 0.0]
     # K = 1. Value mean + c std: 1 + 2 sqrt(1.5) = 3.449 for example 0 against 2 for example 1.
@@ -251,25 +251,25 @@ def test_ucb_variance_recurrence_and_exploration_by_hand() -> None:
     assert mild.select(3).indices.tolist() == [1]
     # Never-observed examples rank first (+inf).
     fresh = build_method("ucb", 4, ratio=0.5, epochs=6, full_first_epochs=0)
-    fresh.observe(BatchStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long),
-                             torch.tensor([9.0, 9.0])))
+    fresh.observe(StepStats(torch.tensor([0, 1]), torch.zeros(2, 2), torch.zeros(2, dtype=torch.long),
+                            torch.tensor([9.0, 9.0])))
     assert set(fresh.select(0).indices.tolist()) == {2, 3}
 
 
 def test_static_warmups_that_cannot_score_are_errors() -> None:
     # forgetting: two presentations are needed for one event. The default warm-up is at least 2,
     # so short runs (E <= 14, where 10% rounds to 1) count events instead of picking at random.
-    assert build_method("forgetting", N, ratio=0.5, epochs=10).warmup_epochs == 2
-    assert build_method("forgetting", N, ratio=0.5, epochs=40).warmup_epochs == 4
-    assert build_method("el2n", N, ratio=0.5, epochs=10).warmup_epochs == 1
-    with pytest.raises(ValueError, match=r"forgetting.*warmup_epochs=1 is too short.*warmup_epochs >= 2"):
-        build_method("forgetting", N, ratio=0.5, epochs=10, warmup_epochs=1)
-    with pytest.raises(ValueError, match=r"el2n.*warmup_epochs=0 is too short.*warmup_epochs >= 1"):
-        build_method("el2n", N, ratio=0.5, epochs=10, warmup_epochs=0)
+    assert build_method("forgetting", N, ratio=0.5, epochs=10).full_first_epochs == 2
+    assert build_method("forgetting", N, ratio=0.5, epochs=40).full_first_epochs == 4
+    assert build_method("el2n", N, ratio=0.5, epochs=10).full_first_epochs == 1
+    with pytest.raises(ValueError, match=r"forgetting.*full_first_epochs=1 is too short.*full_first_epochs >= 2"):
+        build_method("forgetting", N, ratio=0.5, epochs=10, full_first_epochs=1)
+    with pytest.raises(ValueError, match=r"el2n.*full_first_epochs=0 is too short.*full_first_epochs >= 1"):
+        build_method("el2n", N, ratio=0.5, epochs=10, full_first_epochs=0)
     # Fine where nothing is selected by score: no pruning, or a run that is all warm-up.
-    build_method("el2n", N, ratio=0.0, epochs=10, warmup_epochs=0)
-    build_method("forgetting", N, ratio=0.5, epochs=1, warmup_epochs=1)
-    build_method("grand", N, ratio=0.5, epochs=10, warmup_epochs=0)  # scores at initialisation
+    build_method("el2n", N, ratio=0.0, epochs=10, full_first_epochs=0)
+    build_method("forgetting", N, ratio=0.5, epochs=1, full_first_epochs=1)
+    build_method("grand", N, ratio=0.5, epochs=10, full_first_epochs=0)  # scores at initialisation
 
 
 def test_registry_names_every_method() -> None:
@@ -324,18 +324,18 @@ def test_old_checkpoint_state_with_a_generator_still_loads() -> None:
 
 
 def test_grand_scores_are_true_gradient_norms() -> None:
-    probe = tiny_probe()
-    m = build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0)
-    m.before_epoch(0, probe)
-    probe.model.eval()
-    x, y, idx = probe.batches()[0]
+    access = tiny_model_access()
+    m = build_method("grand", N, ratio=0.5, epochs=3, full_first_epochs=0)
+    m.before_epoch(0, access)
+    access.model.eval()
+    x, y, idx = access.batches()[0]
     for i in range(3):
-        probe.model.zero_grad()
-        probe.loss(probe.model(x[:, i:i + 1]), y[i:i + 1]).sum().backward()
-        norm = torch.cat([p.grad.flatten() for p in probe.model.parameters()]).norm()
+        access.model.zero_grad()
+        access.loss(access.model(x[:, i:i + 1]), y[i:i + 1]).sum().backward()
+        norm = torch.cat([p.grad.flatten() for p in access.model.parameters()]).norm()
         assert float(m.scores[i]) == pytest.approx(float(norm), rel=1e-5)
     with pytest.raises(RuntimeError, match="before_epoch"):
-        build_method("grand", N, ratio=0.5, epochs=3, warmup_epochs=0).select(0)
+        build_method("grand", N, ratio=0.5, epochs=3, full_first_epochs=0).select(0)
 
 
 def test_option_errors_are_clear() -> None:
@@ -345,8 +345,8 @@ def test_option_errors_are_clear() -> None:
         build_method("sadp", 10, ratio=0.5, epochs=2, score="tail")
     with pytest.raises(ValueError, match="floor"):
         build_method("sadp", 10, ratio=0.5, epochs=2, floor=2)
-    with pytest.raises(ValueError, match="delta"):
-        build_method("infobatch", 10, ratio=0.5, epochs=2, delta=1.5)
+    with pytest.raises(ValueError, match="anneal"):
+        build_method("infobatch", 10, ratio=0.5, epochs=2, anneal=1.5)
     with pytest.raises(ValueError, match="valid options: none"):
         build_method("full", 10, epochs=2, anneal=0.1)
     with pytest.raises(KeyError, match="available"):
@@ -423,3 +423,49 @@ def test_predicted_variance_ratio_matches_the_poisson_formula() -> None:
     assert diag["var_ratio_pred"] == pytest.approx(expected) and 0 <= diag["pi_capped"] < 1
     m.select(0)  # full first epoch: nothing to report
     assert m.epoch_diagnostics() == {}
+
+
+def _state_equal(a: dict, b: dict) -> bool:
+    return a.keys() == b.keys() and all(
+        torch.equal(a[k], b[k]) if isinstance(a[k], torch.Tensor) else a[k] == b[k] for k in a)
+
+
+@pytest.mark.parametrize("name, old, new", [
+    ("infobatch", {"delta": 0.875}, {"anneal": 0.125}),
+    ("infobatch", {"delta": 0.75}, {"anneal": 0.25}),
+    ("seta", {"delta": 0.5}, {"anneal": 0.5}),
+    ("el2n", {"warmup_epochs": 3}, {"full_first_epochs": 3}),
+    ("forgetting", {"warmup_epochs": 2}, {"full_first_epochs": 2}),
+    ("grand", {"warmup_epochs": 0}, {"full_first_epochs": 0}),
+])
+def test_former_option_names_warn_and_equal_the_new_ones(name: str, old: dict, new: dict) -> None:
+    # One option name per idea: the former names still build the same method, with a warning that
+    # names the new option and the value it maps to.
+    (old_key, old_value), (new_key, new_value) = next(iter(old.items())), next(iter(new.items()))
+    with pytest.warns(FutureWarning, match=rf"{name}.*option {old_key}={old_value!r} is deprecated; "
+                                           rf"it means {new_key}={new_value:g}"):
+        a = build_method(name, N, ratio=0.5, epochs=8, seed=3, **old)
+    b = build_method(name, N, ratio=0.5, epochs=8, seed=3, **new)
+    assert getattr(a, new_key) == getattr(b, new_key) == new_value
+    assert [a.is_full_epoch(e) for e in range(8)] == [b.is_full_epoch(e) for e in range(8)]
+    assert _state_equal(a.state_dict(), b.state_dict())
+    assert old_key not in a.option_names() and new_key in a.option_names()
+    with pytest.raises(ValueError, match=rf"{old_key} is the former name of {new_key}: give {new_key} only"):
+        build_method(name, N, ratio=0.5, epochs=8, **old, **new)
+
+
+def test_former_option_names_work_through_the_pruner_and_select_alike() -> None:
+    from sadp.pruning import Pruner
+
+    with pytest.warns(FutureWarning, match="delta=0.875 is deprecated; it means anneal=0.125"):
+        old = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8, options={"delta": 0.875})
+    new = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8, options={"anneal": 0.125})
+    default = Pruner(torch.nn.Linear(2, 2), N, "infobatch", ratio=0.5, epochs=8)
+    for m in (old.method, new.method, default.method):
+        m.observe(fake_stats(torch.arange(N), 0))
+    for e in range(8):
+        plans = [p.start_epoch(e) for p in (old, new, default)]
+        assert all(torch.equal(plans[0].indices, p.indices) and torch.equal(plans[0].weights, p.weights)
+                   for p in plans[1:])
+    with pytest.raises(ValueError, match="valid options: anneal$"):  # the former name is not listed
+        build_method("infobatch", N, gamma=1)

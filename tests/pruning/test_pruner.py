@@ -87,7 +87,8 @@ def test_flags_decide_what_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
     x, y = _data()
     pruner.start_epoch(0)
     for i in range(0, 10, 5):
-        pruner.loss(model(x[pruner.sampler.order[i:i + 5]].transpose(0, 1)), y[pruner.sampler.order[i:i + 5]]).backward()
+        batch = pruner.sampler.order[i:i + 5]
+        pruner.loss(model(x[batch].transpose(0, 1)), y[batch]).backward()
     pruner.end_epoch()
     assert len(seen) == 1 and len(seen[0].indices) == 10  # two steps, observed together at end_epoch
     assert all(s.spike_counts is None and s.output_error is None for s in seen)
@@ -263,3 +264,25 @@ def test_steps_are_observed_in_groups_equal_to_one_observe_per_step(monkeypatch:
                                    loss=s.loss[part], spike_counts=s.spike_counts[:, part],
                                    step_logits=s.step_logits[:, part], output_error=s.output_error[part]))
     assert torch.equal(replay.scores, pruner.method.scores) and torch.equal(replay.seen, pruner.method.seen)
+
+
+def test_former_class_and_keyword_names_warn_and_give_the_new_ones() -> None:
+    import sadp.pruning
+    import sadp.pruning.base
+    from sadp.pruning import ModelAccess, StepStats
+
+    for module in (sadp.pruning, sadp.pruning.base):
+        with pytest.warns(DeprecationWarning, match="ModelProbe is renamed ModelAccess"):
+            assert module.ModelProbe is ModelAccess
+        with pytest.warns(DeprecationWarning, match="BatchStats is renamed StepStats"):
+            assert module.BatchStats is StepStats
+    with pytest.warns(DeprecationWarning, match="ModelProbe is renamed ModelAccess"):
+        from sadp.pruning import ModelProbe  # noqa: F401
+    with pytest.raises(AttributeError):
+        sadp.pruning.NoSuchName  # noqa: B018
+    access = ModelAccess(TinySNN(), lambda: [], lambda out, y: out.mean(0).sum(-1))
+    with pytest.warns(DeprecationWarning, match="model_access"):
+        pruner = Pruner(TinySNN(), 10, "full", ratio=0.0, probe=access)
+    assert pruner.model_access is access
+    with pytest.raises(TypeError, match="model_access= only"):
+        Pruner(TinySNN(), 10, "full", ratio=0.0, probe=access, model_access=access)

@@ -95,3 +95,37 @@ def test_plain_loop_through_the_pruner_trains_on_each_epochs_selection() -> None
     assert sizes == [60, 30, 60]
     method = pruner.method
     assert bool((method.seen > 0).all()) and float(method.scores.min()) > 0
+
+
+def test_sharding_arithmetic_worked_by_hand() -> None:
+    # K = 10 selected on 4 ranks: ceil(10 / 4) = 3 positions per rank, 12 in all (2 padding copies).
+    # Rank r holds positions r, r + 4, r + 8 of the padded order; positions 10 and 11 are padding,
+    # the last of ranks 2 and 3. Batches of 2: 2 per rank, or 1 with drop_last, which trains positions
+    # {0, 4}, {1, 5}, {2, 6}, {3, 7}: 8 real examples.
+    method = build_method("random_dynamic", 20, ratio=0.5, epochs=3, seed=0)  # K = 10 in epoch 1
+    samplers = [PruningSampler(method, seed=2, rank=r, world_size=4) for r in range(4)]
+    assert [s.shard_size(10) for s in samplers] == [3] * 4
+    assert samplers[0].batches(10, 2) == 2 and samplers[0].batches(10, 2, drop_last=True) == 1
+    assert samplers[0].trained_examples(10, 2) == 10 and samplers[0].trained_examples(10, 2, drop_last=True) == 8
+    # the same numbers from the layout set_epoch builds
+    for s in samplers:
+        assert len(s.set_epoch(1)) == 10 and len(s) == 3
+    assert sum(len(s) for s in samplers) == 12  # trained positions, padding included
+    assert [s.valid.tolist() for s in samplers] == [[True] * 3, [True] * 3, [True, True, False], [True, True, False]]
+    assert sum(int(s.valid[:2].sum()) for s in samplers) == 8  # drop_last: each rank trains its first batch of 2
+    # one process: no padding
+    one = PruningSampler(method, seed=2)
+    assert (one.shard_size(10), one.batches(10, 3), one.batches(10, 3, True)) == (10, 4, 3)
+    assert one.trained_examples(10, 3, drop_last=True) == 9
+    # 1 example on 4 ranks: every rank gets one position, three of them padding copies
+    assert (samplers[0].shard_size(1), samplers[0].trained_examples(1, 1, drop_last=True)) == (1, 1)
+
+
+def test_pruner_passes_the_sampler_arithmetic_on() -> None:
+    from sadp.pruning import Pruner
+
+    pruner = Pruner(torch.nn.Linear(2, 2), 20, "random_dynamic", ratio=0.5, epochs=3, rank=1, world_size=4)
+    assert (pruner.shard_size(10), pruner.steps_for(10, 2), pruner.steps_for(10, 2, True)) == (3, 2, 1)
+    assert pruner.trained_examples(10, 2, drop_last=True) == 8 and pruner.trained_examples(10, 2) == 10
+    # steps_per_epoch: epoch 0 full (20 -> 5 per rank), 1 pruned (10 -> 3), 2 annealed (full)
+    assert pruner.steps_per_epoch(2) == [3, 2, 3] and pruner.steps_per_epoch(2, drop_last=True) == [2, 1, 2]

@@ -285,7 +285,7 @@ def test_output_error_from_gradients_equals_the_softmax_formula(smoothing: float
 
 
 def test_trainer_passes_gradient_output_error_to_methods(tmp_path, monkeypatch) -> None:
-    # Through the trainer, the error in BatchStats (read off the gradients) equals the softmax formula.
+    # Through the trainer, the error in StepStats (read off the gradients) equals the softmax formula.
     from sadp.pruning.methods.importance import SADP
     from sadp.train import TrainConfig, train
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from sadp.cli.main import main
-from sadp.pruning import BatchStats, build_method
+from sadp.pruning import StepStats, build_method
 from sadp.pruning.base import epoch_generator
 from sadp.pruning.kmeans import kmeans_1d
 
@@ -20,7 +20,8 @@ from sadp.pruning.kmeans import kmeans_1d
 def feed(method, losses: list[float]) -> None:
     """One observed batch holding every example with the given losses."""
     n = len(losses)
-    method.observe(BatchStats(torch.arange(n), torch.zeros(n, 2), torch.zeros(n, dtype=torch.long), torch.tensor(losses)))
+    method.observe(StepStats(torch.arange(n), torch.zeros(n, 2), torch.zeros(n, dtype=torch.long),
+                             torch.tensor(losses)))
 
 
 def selected(method, epoch: int) -> set[int]:
@@ -94,7 +95,7 @@ PAIRS = [0.0, 0.01, 1.0, 1.01, 2.0, 2.01, 3.0, 3.01, 4.0, 4.01]  # five obvious 
 
 
 def seta(n: int, ratio: float, epochs: int = 20, **kw):
-    return build_method("seta", n, ratio=ratio, epochs=epochs, seed=4, delta=1.0, **kw)
+    return build_method("seta", n, ratio=ratio, epochs=epochs, seed=4, anneal=0.0, **kw)
 
 
 def test_seta_window_slides_easy_to_hard_and_wraps() -> None:
@@ -121,7 +122,7 @@ def test_seta_window_slides_easy_to_hard_and_wraps() -> None:
 
 
 def test_seta_epoch_zero_and_annealing_keep_a_uniform_random_k() -> None:
-    # E = 8, delta = 0.875: epoch 7 anneals. Epoch 0 and 7: K = 5 examples drawn uniformly.
+    # E = 8, anneal = 0.125 (delta = 0.875): epoch 7 anneals. Epoch 0 and 7: K = 5 examples drawn uniformly.
     m = build_method("seta", 10, ratio=0.5, epochs=8, seed=1)
     feed(m, PAIRS)
     for e in (0, 7):
@@ -198,7 +199,7 @@ def test_seta_every_pruned_epoch_keeps_k_on_skewed_losses() -> None:
 
 def test_seta_options_are_validated() -> None:
     for bad, message in [({"groups": 0}, "groups"), ({"window": 0.0}, "window"), ({"window": 1.5}, "window"),
-                         ({"groups": 1, "window": 0.4}, "rounds to a window of 0"), ({"delta": 2.0}, "delta"),
+                         ({"groups": 1, "window": 0.4}, "rounds to a window of 0"), ({"anneal": -1.0}, "anneal"),
                          ({"initial_score": float("nan")}, "initial_score"), ({"kappa": 0.5}, "unknown option")]:
         with pytest.raises(ValueError, match=message):
             build_method("seta", 10, ratio=0.5, epochs=4, **bad)
@@ -258,7 +259,8 @@ def test_orderdp_q_zero_and_bad_splits_are_errors() -> None:
 def test_orderdp_untrained_examples_rank_first() -> None:
     # initial score 3.0 is above these losses: examples never trained are kept before trained ones.
     m = build_method("orderdp", 6, ratio=0.5, epochs=3, rho_r=1.0)
-    m.observe(BatchStats(torch.tensor([0, 1, 2]), torch.zeros(3, 2), torch.zeros(3, dtype=torch.long), torch.tensor([0.5, 2.5, 1.0])))
+    m.observe(StepStats(torch.tensor([0, 1, 2]), torch.zeros(3, 2), torch.zeros(3, dtype=torch.long),
+                        torch.tensor([0.5, 2.5, 1.0])))
     assert selected(m, 1) == {3, 4, 5}
 
 

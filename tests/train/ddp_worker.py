@@ -9,8 +9,7 @@ from pathlib import Path
 
 import torch
 
-from sadp.train import TrainConfig, Trainer
-from sadp.train import distributed as D
+from sadp.train import TrainConfig, Trainer, distributed
 
 N = 301
 
@@ -42,9 +41,9 @@ def main(out: str, method: str, ratio: float, epochs: int) -> None:
     sampler.set_epoch, method.observe, method.end_epoch = rec_set_epoch, rec_observe, rec_end_epoch
     t.fit()
     rec["history"] = t.history
-    torch.save(rec, Path(out) / f"rank{D.rank()}.pt")
-    D.barrier()
-    D.exit_process(0)  # as `sadp train` does under torchrun: no interpreter shutdown beside live gloo threads
+    torch.save(rec, Path(out) / f"rank{distributed.rank()}.pt")
+    distributed.barrier()
+    distributed.exit_process(0)  # as `sadp train` does under torchrun: no interpreter shutdown beside live gloo threads
 
 
 if __name__ == "__main__":

@@ -52,8 +52,8 @@ def test_sampler_shards_are_disjoint_equal_and_cover_the_selection() -> None:
         for rank in range(3):
             m = build_method("random_dynamic" if ratio else "full", n, ratio=ratio, epochs=4, seed=1)
             s = PruningSampler(m, seed=5, rank=rank, world_size=3)
-            s.set_epoch(1)
-            shards.append((s.selected.sort().values, list(s), s.valid))
+            plan = s.set_epoch(1)
+            shards.append((plan.indices.sort().values, list(s), s.valid))
         selected = shards[0][0]
         assert all(torch.equal(selected, sh[0]) for sh in shards)  # identical selections
         assert len({len(sh[1]) for sh in shards}) == 1  # equal lengths
@@ -73,14 +73,14 @@ def test_exit_process_flushes_output_and_skips_interpreter_shutdown() -> None:
 
 def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from sadp.cli.main import main
-    from sadp.train import distributed as D
+    from sadp.train import distributed
 
     codes: list[int] = []
 
     def fake_exit(code: int) -> None:
         codes.append(code)
 
-    monkeypatch.setattr(D, "exit_process", fake_exit)
+    monkeypatch.setattr(distributed, "exit_process", fake_exit)
     assert main(["report", str(tmp_path / "missing")]) == 1 and codes == []  # a plain process returns
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
@@ -89,8 +89,8 @@ def test_cli_under_torchrun_leaves_through_exit_process(monkeypatch: pytest.Monk
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method,ratio",
-                         [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5), ("rs2", 0.4)])
+@pytest.mark.parametrize("method,ratio", [("sadp", 0.5), ("infobatch", 0.5), ("seta", 0.5), ("orderdp", 0.5),
+                                          ("rs2", 0.4)])
 def test_ranks_hold_identical_state_equal_to_single_process_replay(tmp_path: Path, method: str, ratio: float) -> None:
     epochs = 3
     _run(_torchrun(str(WORKER), str(tmp_path), method, str(ratio), str(epochs)))

@@ -81,22 +81,27 @@ def test_nan_loss_raises_and_keeps_last_checkpoint(tmp_path: Path) -> None:
 
 
 def test_drop_last_counts_trained_examples_and_refuses_empty_epochs(tmp_path: Path) -> None:
-    from sadp.train.trainer import require_training_steps, trained_examples
+    from sadp.pruning import Pruner
+    from sadp.train.trainer import require_training_steps
+
+    def pruner(world_size: int = 1) -> Pruner:  # the sharding arithmetic is the pruner's (its sampler's)
+        return Pruner(torch.nn.Linear(2, 2), 100, "full", ratio=0.0, rank=0, world_size=world_size)
 
     # One process: 100 examples in batches of 32 -> 3 full batches.
-    assert trained_examples(100, 32, True) == 96 and trained_examples(100, 32, False) == 100
+    assert pruner().trained_examples(100, 32, True) == 96 and pruner().trained_examples(100, 32, False) == 100
     # Two processes, worked by hand from the sampler's layout (rank r holds positions r, r + 2, ...;
     # padding wraps around to an even length and sits at the end of a share):
     # 9 examples, batches of 2: rank 0 [0 2][4 6](8), rank 1 [1 3][5 7](pad) -> 8 trained.
-    assert trained_examples(9, 2, True, world_size=2) == 8
+    assert pruner(2).trained_examples(9, 2, True) == 8
     # 7 examples, batches of 3: rank 0 [0 2 4](6), rank 1 [1 3 5](pad) -> 6 trained.
-    assert trained_examples(7, 3, True, world_size=2) == 6
-    with pytest.raises(ValueError, match=r"ratio 0.5 keeps 50 of 100 examples, fewer than one batch; use --batch-size 50"):
-        require_training_steps(50, 100, 0.5, 64, drop_last=True)
+    assert pruner(2).trained_examples(7, 3, True) == 6
+    with pytest.raises(ValueError,
+                       match=r"ratio 0.5 keeps 50 of 100 examples, fewer than one batch; use --batch-size 50"):
+        require_training_steps(pruner(), 50, 0.5, 64, drop_last=True)
     with pytest.raises(ValueError, match=r"\(40 per process on 2 processes\).*--batch-size 40 or less"):
-        require_training_steps(80, 100, 0.2, 64, drop_last=True, world_size=2)
-    require_training_steps(50, 100, 0.5, 64, drop_last=False)
-    require_training_steps(64, 100, 0.36, 64, drop_last=True)
+        require_training_steps(pruner(2), 80, 0.2, 64, drop_last=True)
+    require_training_steps(pruner(), 50, 0.5, 64, drop_last=False)
+    require_training_steps(pruner(), 64, 0.36, 64, drop_last=True)
 
     s = train(TrainConfig(out=str(tmp_path / "a"), drop_last=True, batch_size=32, **{**FAST, "subset": 100}))
     assert s["examples_seen"] == 2 * 96 and s["theoretical_speedup"] == pytest.approx(200 / 192)
@@ -165,7 +170,7 @@ def test_memory_lean_training_matches_default(tmp_path: Path) -> None:
     assert rb["train_loss"] == ra["train_loss"] and rb["test_acc"] == ra["test_acc"]
 
 
-def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> None:
+def test_eval_every_train_sample_and_selection_diagnostics(tmp_path: Path) -> None:
     cfg = TrainConfig(out=str(tmp_path), model="mlp", method="sadp", ratio=0.5, epochs=5, subset=200,
                       eval_every=2, train_eval_size=50, progress=False)
     t = Trainer(cfg)
@@ -174,7 +179,7 @@ def test_eval_every_train_probe_and_selection_diagnostics(tmp_path: Path) -> Non
     t.pruner.method.select = lambda e: plans.append(select(e)) or plans[-1]  # type: ignore[method-assign]
     s = t.fit()
     rows = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    # evaluated after epochs 2 and 4 and after the last one, with the training-sample probe
+    # evaluated after epochs 2 and 4 and after the last one, with the training sample
     assert ["test_acc" in r for r in rows] == [False, True, False, True, True]
     assert all("train_eval_acc" in r and r["generalization_gap"] == pytest.approx(r["train_eval_acc"] - r["test_acc"])
                for r in rows if "test_acc" in r)

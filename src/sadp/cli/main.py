@@ -58,10 +58,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     rc = _dispatch(args)
-    from sadp.train import distributed as D
+    from sadp.train import distributed
 
-    if D.launched_by_torchrun():
-        D.exit_process(rc)  # a torchrun worker skips interpreter shutdown; see exit_process
+    if distributed.launched_by_torchrun():
+        distributed.exit_process(rc)  # a torchrun worker skips interpreter shutdown; see exit_process
     return rc
 
 

@@ -137,7 +137,7 @@ def decode_image(path: Path, channels: int, size: int | None = None) -> np.ndarr
         raise CorruptFileError(path, f"{type(e).__name__}: {e}") from None
 
 
-def _probe(path: Path) -> tuple[int, int, str] | None:
+def _read_header(path: Path) -> tuple[int, int, str] | None:
     """(width, height, mode) from the header only, or None when the file is not a readable image."""
     try:
         with Image.open(path) as im:
@@ -294,7 +294,7 @@ def load_imagefolder(
         keep = balanced_subset_indices(torch.tensor(train_targets), subset, seed).tolist()
         train_files, train_targets = [train_files[i] for i in keep], [train_targets[i] for i in keep]
 
-    first = next((p for p in map(_probe, train_files[:50]) if p is not None), None)
+    first = next((p for p in map(_read_header, train_files[:50]) if p is not None), None)
     if first is None:
         raise CorruptFileError(train_files[0], "none of the first 50 training files is a readable image")
     channels = 1 if first[2] in GRAY_MODES else 3
@@ -313,8 +313,8 @@ def load_imagefolder(
         if not train_files:
             raise DatasetError(f"{train_dir}: no decodable training images")
         # Normalisation statistics from a seeded sample of 256 decoded images (all decode: checked above).
-        probe_idx = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(seed))[:256].tolist()
-        sample = [decode_image(train_files[i], channels, size) for i in probe_idx]
+        sample_idx = torch.randperm(len(train_files), generator=torch.Generator().manual_seed(seed))[:256].tolist()
+        sample = [decode_image(train_files[i], channels, size) for i in sample_idx]
         train = StreamedImageFolder(train_files, train_targets, channels, size, train=True)
         test = StreamedImageFolder(test_files, test_targets, channels, size, train=False)
         mean, std = channel_stats(torch.from_numpy(np.stack(sample)))

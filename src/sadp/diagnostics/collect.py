@@ -15,6 +15,7 @@ from sadp.diagnostics.batchstats import frozen_batch_statistics, train_mode_forw
 from sadp.diagnostics.config import MODES, DiagnoseConfig
 from sadp.diagnostics.gradient_matrix import CountSketch, per_example_grads
 from sadp.pruning.monitor import SpikeMonitor
+from sadp.pruning.scores import readout_cross_entropy
 from sadp.train.inputs import ModelInputs
 
 
@@ -114,7 +115,7 @@ def collect(cfg: DiagnoseConfig, model: torch.nn.Module, bundle: Any, mode: str 
         "indices": idx,
         "targets": y,
         "logits": logits,
-        "loss": torch.nn.functional.cross_entropy(logits, y, reduction="none"),
+        "loss": readout_cross_entropy(logits, y),
         "counts": torch.cat(parts["counts"], 1)[:, back],
         "layer_counts": [torch.cat([lc[i] for lc in parts["layers"]], 1)[:, back] for i in range(n_layers)],
         "head_input": torch.cat(parts["head"], 1)[:, back],

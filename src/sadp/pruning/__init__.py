@@ -24,7 +24,15 @@ from __future__ import annotations
 from typing import Any
 
 from sadp.data.base import WithIndex  # items become (x, y, index)
-from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod, budget  # noqa: F401  (BatchStats: for methods)
+from sadp.pruning.base import (  # noqa: F401  (StepStats: for methods)
+    RENAMED_CLASSES,
+    EpochPlan,
+    ModelAccess,
+    PruningMethod,
+    StepStats,
+    budget,
+    renamed_class,
+)
 from sadp.pruning.facade import Criterion, EpochReport, Pruner
 from sadp.pruning.monitor import SpikeMonitor
 from sadp.pruning.sampler import PruningSampler
@@ -37,9 +45,18 @@ def build_method(name: str, num_examples: int, **kwargs: Any) -> PruningMethod:
     return METHODS.build(name, num_examples, **kwargs)
 
 
-# BatchStats (what one step tells a method) is internal: Pruner assembles it; methods import it
+def __getattr__(name: str) -> Any:
+    """``ModelProbe`` and ``BatchStats``, the former names of ``ModelAccess`` and ``StepStats``
+    (a DeprecationWarning)."""
+    if name in RENAMED_CLASSES:
+        return renamed_class(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# StepStats (what one step tells a method) is internal: Pruner assembles it; methods import it
 # from sadp.pruning.base.
 __all__ = [
-    "Criterion", "EpochPlan", "EpochReport", "ModelProbe", "Pruner", "PruningMethod", "PruningSampler", "SpikeMonitor", "WithIndex",
-    "budget", "build_method", "floor_scores", "horvitz_thompson_weights", "inclusion_probabilities", "systematic_pps",
+    "Criterion", "EpochPlan", "EpochReport", "ModelAccess", "Pruner", "PruningMethod", "PruningSampler",
+    "SpikeMonitor", "WithIndex", "budget", "build_method", "floor_scores", "horvitz_thompson_weights",
+    "inclusion_probabilities", "systematic_pps",
 ]

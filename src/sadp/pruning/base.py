@@ -17,11 +17,16 @@ same examples. ``observe`` never calls ``.item()``: no host sync per step.
 
 Options: a method's keyword arguments beyond (num_examples, ratio, epochs, seed, device) are its
 options (``TrainConfig.method_options``, CLI ``--method-option key=value``); unknown names and
-out-of-range values raise ``ValueError`` naming the valid choices.
+out-of-range values raise ``ValueError`` naming the valid choices. One name per idea in every
+method: ``full_first_epochs`` (full-data epochs at the start) and ``anneal`` (the share of final
+epochs in the annealing tail); a method's former names for them (``former_options``: the static
+methods' ``warmup_epochs``, InfoBatch's and SeTa's ``delta`` = 1 - anneal) still work, with a
+FutureWarning (:func:`renamed_option`).
 """
 from __future__ import annotations
 
 import inspect
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar, Iterable
 
@@ -33,8 +38,12 @@ COMMON_PARAMS = ("self", "num_examples", "ratio", "epochs", "seed", "device", "o
 
 
 @dataclass
-class BatchStats:
-    """What one training step tells the pruning method about its examples."""
+class StepStats:
+    """What one training step tells the pruning method about its examples (``observe``'s argument,
+    assembled by :class:`sadp.pruning.Pruner`; one step's, or several steps' concatenated).
+
+    Not to be confused with BatchNorm's batch statistics (``sadp.diagnostics.batchstats``).
+    """
 
     indices: Tensor  # [B] long, dataset indices
     logits: Tensor  # [B, K] readout logits (mean over T for the mean readout), detached
@@ -43,7 +52,7 @@ class BatchStats:
     spike_counts: Tensor | None = None  # [T, B] spike count of the head's input per step
     layer_spike_counts: list[Tensor] | None = None  # per spiking layer, each [T, B]
     step_logits: Tensor | None = None  # [T, B, K] per-step logits (only the per-step readout needs them)
-    # [B] ||softmax(z) - y|| if the loop already has it (the trainer reads it off the logits'
+    # [B] ||softmax(z) - y|| if the loop already has it (the Pruner reads it off the logits'
     # gradient, see scores.output_error_from_gradients); None: methods compute it from ``logits``.
     output_error: Tensor | None = None
 
@@ -60,17 +69,24 @@ class EpochPlan:
 
 
 @dataclass
-class ModelProbe:
-    """Access to the model for methods that score with it (GraNd), given by the trainer.
+class ModelAccess:
+    """The model, the training set and the loss, for methods that score examples with the model
+    itself before an epoch (GraNd): the argument of :meth:`PruningMethod.before_epoch`.
 
+    The training loop builds it (``sadp.train.Trainer`` does) and hands it to the
+    :class:`sadp.pruning.Pruner` (``model_access=``), which passes it on at every ``start_epoch``.
     ``batches()`` yields ``(inputs [T, B, ...], targets [B], indices [B])`` over the whole training
     set in index order, without augmentation, on the training device; ``loss(out, y)`` maps the
-    model's per-step logits [T, B, K] to per-example losses [B].
+    model's per-step logits [T, B, K] to per-example losses [B]. (Formerly ``ModelProbe``.)
     """
 
     model: nn.Module
     batches: Callable[[], Iterable[tuple[Tensor, Tensor, Tensor]]]
     loss: Callable[[Tensor, Tensor], Tensor]
+
+
+DEFAULT_RATIO = 0.3  # the pruned fraction r where a pruning method is named without one (Pruner, TrainConfig)
+ANNEAL = 0.125  # default annealing tail: the last 1/8 of the epochs (InfoBatch's published delta = 0.875)
 
 
 def budget(num_examples: int, ratio: float) -> int:
@@ -82,6 +98,26 @@ def check_option(ok: bool, method: str, message: str) -> None:
     """Raise a ValueError about an option of ``method`` unless ``ok``."""
     if not ok:
         raise ValueError(f"pruning method {method!r}: {message}")
+
+
+def renamed_option(method: str, old: str, old_value: Any, new: str, new_value: Any,
+                   convert: Callable[[Any], Any] | None = None) -> Any:
+    """The value of option ``new`` of ``method``, which may also be given under its former name
+    ``old`` (None: not given). The former name still works: ``old_value`` becomes ``new``'s value
+    ``convert(old_value)`` (default: the same value) with a FutureWarning that names the new option
+    and that value; giving both names is an error."""
+    if old_value is None:
+        return new_value
+    check_option(new_value is None, method, f"{old} is the former name of {new}: give {new} only")
+    try:
+        value = old_value if convert is None else convert(old_value)
+    except TypeError:
+        raise ValueError(f"pruning method {method!r}: {old} (former name of {new}) must be a number, "
+                         f"got {old_value!r}") from None
+    shown = f"{value:g}" if isinstance(value, float) else repr(value)
+    warnings.warn(f"pruning method {method!r}: option {old}={old_value!r} is deprecated; it means {new}={shown}, "
+                  f"use that instead", FutureWarning, stacklevel=3)
+    return value
 
 
 def anneals(epoch: int, epochs: int, delta: float) -> bool:
@@ -111,12 +147,14 @@ class PruningMethod:
     """
 
     name: ClassVar[str] = ""  # set by METHODS.register
-    needs_spikes: ClassVar[bool] = False  # ask the trainer to record spike counts per step
+    needs_spikes: ClassVar[bool] = False  # ask the Pruner to record spike counts per step
     needs_layer_spikes: ClassVar[bool] = False
     # True when every pruned epoch selects exactly ``budget`` examples (so the whole run's epoch
     # sizes, and a loop's step counts, are known before it starts: see :meth:`epoch_size`).
     exact_budget: ClassVar[bool] = False
     state_attrs: ClassVar[tuple[str, ...]] = ()
+    # Former option names the constructor still takes (see :func:`renamed_option`): old -> new.
+    former_options: ClassVar[dict[str, str]] = {}
 
     def __init__(
         self,
@@ -150,7 +188,8 @@ class PruningMethod:
 
     @classmethod
     def option_names(cls) -> list[str]:
-        """The method's options: constructor keywords beyond the common ones."""
+        """The method's options: constructor keywords beyond the common ones (former names of
+        options, ``former_options``, left out)."""
         names: list[str] = []
         for klass in cls.__mro__:
             if klass is PruningMethod:
@@ -158,7 +197,8 @@ class PruningMethod:
             if "__init__" not in vars(klass):
                 continue
             for p in inspect.signature(klass.__init__).parameters.values():
-                if p.name not in COMMON_PARAMS and p.kind is not p.VAR_KEYWORD and p.name not in names:
+                if (p.name not in COMMON_PARAMS and p.kind is not p.VAR_KEYWORD and p.name not in names
+                        and p.name not in cls.former_options):
                     names.append(p.name)
         return sorted(names)
 
@@ -193,13 +233,13 @@ class PruningMethod:
         method's state, the seed and the epoch only (random numbers from :func:`epoch_generator`)."""
         raise NotImplementedError(f"{type(self).__name__} must implement pruned_plan(epoch)")
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         """Default: nothing to learn."""
 
     def end_epoch(self, epoch: int) -> None:
         """Default: nothing to do."""
 
-    # True for methods whose score uses ||softmax(z) - y|| (BatchStats.output_error): the trainer
+    # True for methods whose score uses ||softmax(z) - y|| (StepStats.output_error): the Pruner
     # then reads it off the step's gradients; other methods do not pay for it.
     uses_output_error: ClassVar[bool] = False
 
@@ -211,9 +251,10 @@ class PruningMethod:
         """Raise a ValueError when the method's score is derived for another training loss than
         ``loss`` ("ce" on the mean-over-T logits, "tet" per step). Default: any loss fits."""
 
-    def before_epoch(self, epoch: int, probe: ModelProbe) -> None:
-        """Hook called by the trainer before ``select(epoch)``; methods that score with the model
-        itself (GraNd) use ``probe``. Default: nothing."""
+    def before_epoch(self, epoch: int, model_access: ModelAccess) -> None:
+        """Hook called by :meth:`sadp.pruning.Pruner.start_epoch` before ``select(epoch)`` (when the
+        Pruner was given a ``model_access``); methods that score with the model itself (GraNd) use
+        it. Default: nothing."""
 
     # -- the loss the training loop minimises ----------------------------------------
     def weighted_loss(self, per_example_loss: Tensor, indices: Tensor) -> Tensor:
@@ -252,24 +293,32 @@ class PruningMethod:
             setattr(self, key, v.to(self.device) if isinstance(v, Tensor) else v)
 
 
+def check_anneal(method: str, anneal: Any) -> float:
+    """``anneal`` (the fraction of final epochs in the annealing tail) checked to lie in [0, 1]."""
+    check_option(isinstance(anneal, (int, float)) and 0.0 <= anneal <= 1.0, method,
+                 f"anneal (the share of final epochs in the annealing tail) must be in [0, 1], got {anneal!r}")
+    return float(anneal)
+
+
 class ScheduledMethod(PruningMethod):
     """A dynamic method with a full-data start and an annealing tail.
 
     Epoch ``e`` (0-based) trains on full data with weight 1 when ``e < full_first_epochs`` (every
     example gets a score before pruning starts) or ``anneals(e, epochs, 1 - anneal)``, i.e.
     e >= floor((1 - anneal) * epochs): InfoBatch's annealing rule with delta = 1 - anneal.
+
+    The option names are every method's: ``full_first_epochs`` (the static methods' warm-up too)
+    and ``anneal`` (InfoBatch's and SeTa's tail too, formerly their ``delta`` = 1 - anneal).
     """
 
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
-                 device: str | torch.device = "cpu", full_first_epochs: int = 1, anneal: float = 0.125,
+                 device: str | torch.device = "cpu", full_first_epochs: int = 1, anneal: float = ANNEAL,
                  **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
         check_option(isinstance(full_first_epochs, int) and full_first_epochs >= 0, self.name,
                      f"full_first_epochs must be an integer >= 0, got {full_first_epochs!r}")
-        check_option(isinstance(anneal, (int, float)) and 0.0 <= anneal <= 1.0, self.name,
-                     f"anneal (fraction of final full-data epochs) must be in [0, 1], got {anneal!r}")
         self.full_first_epochs = full_first_epochs
-        self.anneal = float(anneal)
+        self.anneal = check_anneal(self.name, anneal)
 
     def is_full_epoch(self, epoch: int) -> bool:
         return epoch < self.full_first_epochs or anneals(epoch, self.epochs, 1.0 - self.anneal)
@@ -286,3 +335,20 @@ def scatter_max_(target: Tensor, indices: Tensor, values: Tensor) -> None:
     """``target[indices] = values`` in place, duplicates resolved by max (order independent,
     so identical on every rank and on every backend); no host sync."""
     target.scatter_reduce_(0, indices.long(), values.to(target.dtype), reduce="amax", include_self=False)
+
+
+# Former names of two classes, still importable (with a DeprecationWarning): old name -> new name.
+RENAMED_CLASSES = {"ModelProbe": "ModelAccess", "BatchStats": "StepStats"}
+
+
+def renamed_class(module: str, name: str) -> Any:
+    """The class formerly called ``name`` (see ``RENAMED_CLASSES``), with a DeprecationWarning."""
+    new = RENAMED_CLASSES[name]
+    warnings.warn(f"{module}.{name} is renamed {new}: use {module}.{new}", DeprecationWarning, stacklevel=3)
+    return globals()[new]
+
+
+def __getattr__(name: str) -> Any:
+    if name in RENAMED_CLASSES:
+        return renamed_class(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,89 +40,36 @@ criterion that returns a scalar (``reduction="none"`` is needed), a tuple as ``o
 method on a model without spiking layers (``spiking_types=``) or without a classifier it can find
 (``head=``), a sampler driven by its own ``set_epoch`` or a forgotten ``start_epoch``, batch indices
 that are not the sampler's (a loader on another dataset or sampler), a dataset whose length changed.
+
+Why one module of about 500 lines: :class:`Pruner` is one object whose methods share one epoch's
+state (the sampler's order, the cursor into it, the pending steps, the running totals), and its
+docstrings are the user documentation of the loop. What stands apart from that state lives
+beside it: :class:`EpochReport` in ``report.py``; the pending steps, their concatenation and the
+DDP all-gather in ``steps.py``; the sharding arithmetic in ``sampler.py``.
 """
 from __future__ import annotations
 
+import warnings
 from contextlib import nullcontext
-from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Sequence, Sized
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from sadp.pruning.base import BatchStats, EpochPlan, ModelProbe, PruningMethod
+from sadp.pruning.base import DEFAULT_RATIO, EpochPlan, ModelAccess, PruningMethod, StepStats
 from sadp.pruning.monitor import SpikeMonitor, find_head, has_spiking_layer
+from sadp.pruning.report import EpochReport
 from sadp.pruning.sampler import PruningSampler
-from sadp.pruning.scores import output_error_from_gradients
+from sadp.pruning.scores import output_error_from_gradients, readout_cross_entropy
+from sadp.pruning.steps import PendingStep, concat, gather, shape_key
 from sadp.registry import METHODS
-from sadp.utils import distributed as dist
+from sadp.utils import distributed
+
+FLUSH_EXAMPLES = 1024  # steps are handed to the method once this many examples are pending
 
 Criterion = Callable[[Tensor, Tensor], Tensor]
 """``(out, targets) -> [B]`` per-example losses; ``out`` as the model returned it (time in ``time_dim``
 moved to dim 0: [T, B, K], or [B, K])."""
-
-
-@dataclass(frozen=True)
-class EpochReport:
-    """What the pruner did in one epoch (returned by :meth:`Pruner.end_epoch`, kept as ``pruner.report``).
-
-    Counts are over all DDP ranks, padding duplicates left out; the spike statistics are None for
-    methods that record no spikes.
-
-    Attributes:
-        epoch: the epoch (as given to ``start_epoch``).
-        num_examples: N, the training set's size.
-        selected: examples in the epoch's selection.
-        trained: examples that went through ``loss`` (equal to ``selected`` unless the loader drops
-            the last partial batch or the loop stopped early).
-        steps: ``loss`` calls (batches) on this rank.
-        loss: mean unweighted per-example loss of the trained examples.
-        accuracy: share of trained examples whose readout (mean over T) argmax is the target.
-        weight_min, weight_max: range of the loss weights w_i of the selected examples.
-        spike_factor_mean, spike_factor_cv: mean and coefficient of variation over the trained
-            examples of the spike factor mean_t sqrt(n_t + 1), n_t the spike count entering the
-            classifier at step t (SADP's score is ||softmax(z) - y|| times this factor: with a CV
-            near 0 it ranks like the ANN bound ``grad_bound``).
-        head_silent_share: share of trained examples with no spike into the classifier at any step.
-        method: the method's own numbers (e.g. ``var_ratio_pred`` for importance sampling).
-    """
-
-    epoch: int
-    num_examples: int
-    selected: int
-    trained: int
-    steps: int
-    loss: float
-    accuracy: float
-    weight_min: float
-    weight_max: float
-    spike_factor_mean: float | None = None
-    spike_factor_cv: float | None = None
-    head_silent_share: float | None = None
-    method: dict[str, float] = field(default_factory=dict)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def __str__(self) -> str:
-        """One line for a per-epoch print."""
-        line = (f"selected {self.selected}/{self.num_examples}, trained {self.trained} in {self.steps} steps, "
-                f"loss {self.loss:.4f}, acc {self.accuracy:.3f}, weights {self.weight_min:.3g}-{self.weight_max:.3g}")
-        if self.spike_factor_mean is not None:
-            line += (f", spike factor {self.spike_factor_mean:.3f} (CV {self.spike_factor_cv:.3f}), "
-                     f"silent head inputs {100 * (self.head_silent_share or 0.0):.1f}%")
-        return line
-
-
-@dataclass
-class _Step:
-    """One ``loss`` call waiting for its backward pass before it is observed."""
-
-    stats: BatchStats
-    valid: Tensor | None  # DDP: False at padding positions
-    logit_grad: Tensor | None = field(default=None, repr=False)  # filled by tensor hooks in backward
-    loss_grad: Tensor | None = field(default=None, repr=False)
 
 
 class Pruner:
@@ -146,7 +93,7 @@ class Pruner:
             fails in the dataset), checked only against ``indices=`` passed to ``loss``.
         method: a registered method name (``sadp.METHODS.names()``) or a built :class:`PruningMethod`
             (its own ``ratio``, ``epochs`` and ``seed`` are used then).
-        ratio: pruned fraction per pruned epoch, in [0, 1).
+        ratio: pruned fraction per pruned epoch, in [0, 1) (default ``DEFAULT_RATIO``, 0.3).
         epochs: epochs of the run (methods anneal to full data at the end).
         seed: selection and shuffle seed (identical on every rank).
         options: the method's options, e.g. ``{"score": "multilayer"}``.
@@ -165,8 +112,9 @@ class Pruner:
             method on a model with neither is refused.
         spiking_types: extra neuron classes for the monitor (sadp, SpikingJelly and snnTorch
             neurons are found by type).
-        probe: the model and the training set in index order, for methods that score with the
-            model itself before an epoch (``grand``).
+        model_access: the model, the training set in index order and the loss
+            (:class:`ModelAccess`), for methods that score with the model itself before an epoch
+            (``grand``). ``probe=`` is its former name (deprecated).
         shuffle: shuffle each epoch's selection (seeded).
         rank, world_size: this process's share under DDP (default: from ``torch.distributed``).
         device: where method state lives (default: the model's device).
@@ -182,7 +130,7 @@ class Pruner:
         data: Sized | int,
         method: str | PruningMethod = "sadp",
         *,
-        ratio: float = 0.3,
+        ratio: float = DEFAULT_RATIO,
         epochs: int = 1,
         seed: int = 0,
         options: dict[str, Any] | None = None,
@@ -191,14 +139,21 @@ class Pruner:
         time_dim: int = 0,
         head: nn.Module | None = None,
         spiking_types: Sequence[type] = (),
-        probe: ModelProbe | None = None,
+        model_access: ModelAccess | None = None,
         shuffle: bool = True,
         rank: int | None = None,
         world_size: int | None = None,
         device: str | torch.device | None = None,
+        probe: ModelAccess | None = None,
     ) -> None:
+        if probe is not None:
+            if model_access is not None:
+                raise TypeError("Pruner: pass model_access= only (probe= is its former name)")
+            warnings.warn("Pruner(probe=...) is renamed Pruner(model_access=...)", DeprecationWarning, stacklevel=2)
+            model_access = probe
         if time_dim not in (0, 1):
-            raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
+            raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), "
+                             f"got {time_dim!r}")
         if isinstance(data, bool) or not (isinstance(data, int) or hasattr(data, "__len__")):
             raise TypeError(f"Pruner(model, data, ...): data must be the training set (with a len) or its size, "
                             f"got {type(data).__name__}")
@@ -217,9 +172,9 @@ class Pruner:
         self.criterion = criterion
         self.label_smoothing = float(label_smoothing)
         self.time_dim = time_dim
-        self.probe = probe
-        self.rank = dist.rank() if rank is None else rank
-        self.world_size = dist.world_size() if world_size is None else world_size
+        self.model_access = model_access
+        self.rank = distributed.rank() if rank is None else rank
+        self.world_size = distributed.world_size() if world_size is None else world_size
         self.sampler = PruningSampler(self.method, shuffle=shuffle, seed=self.method.seed,
                                       rank=self.rank, world_size=self.world_size)
         self.sampler.driven_by_pruner = True
@@ -235,7 +190,7 @@ class Pruner:
         self._unit_weights = False
         self._cursor = 0  # examples of this rank's epoch order consumed by loss()
         self._steps = 0
-        self._pending: list[_Step] = []  # steps whose statistics wait for the method (see _flush)
+        self._pending: list[PendingStep] = []  # steps whose statistics wait for the method (see _flush)
         self._pending_examples = 0
         self._reset_totals()
 
@@ -287,21 +242,32 @@ class Pruner:
             raise ValueError(
                 f"pruning method {self.method.name!r} selects a number of examples that depends on training "
                 f"(epochs {unknown[0]}..{unknown[-1]}), so its step counts are not known before the run: read "
-                "len(loader) after each pruner.start_epoch(epoch), or use a method with exact K (e.g. 'sadp', 'random_dynamic')"
+                "len(loader) after each pruner.start_epoch(epoch), or use a method with exact K "
+                "(e.g. 'sadp', 'random_dynamic')"
             )
-        steps = []
-        for size in sizes:
-            share = -(-int(size) // self.world_size)  # every rank's share, DDP padding included
-            steps.append(share // batch_size if drop_last else -(-share // batch_size))
-        return steps
+        return [self.steps_for(int(size), batch_size, drop_last) for size in sizes]
 
     def total_steps(self, batch_size: int, drop_last: bool = False) -> int:
         """``sum(steps_per_epoch(batch_size, drop_last))``: e.g. ``OneCycleLR(opt, lr, total_steps=...)``."""
         return sum(self.steps_per_epoch(batch_size, drop_last))
 
+    def shard_size(self, selected: int) -> int:
+        """Examples this rank iterates in an epoch of ``selected``, DDP padding included:
+        ceil(selected / world_size) (:meth:`PruningSampler.shard_size`)."""
+        return self.sampler.shard_size(selected)
+
+    def steps_for(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """This rank's batches in an epoch of ``selected`` examples (``len(loader)`` once it starts)."""
+        return self.sampler.batches(selected, batch_size, drop_last)
+
+    def trained_examples(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """Examples an epoch of ``selected`` trains on over all ranks, padding left out: ``selected``,
+        or with ``drop_last`` fewer (each rank drops its last incomplete batch, padding first)."""
+        return self.sampler.trained_examples(selected, batch_size, drop_last)
+
     # -- the epoch ---------------------------------------------------------------------
     def start_epoch(self, epoch: int) -> EpochPlan:
-        """Close the open epoch, let the method score with the model if it does (``probe``), select
+        """Close the open epoch, let the method score with the model if it does (``model_access``), select
         this epoch's examples and fix their order; ``len(loader)`` is the coming epoch's from now.
         Call it at the start of every epoch: it is the only way to advance the sampler."""
         if self.dataset is not None and len(self.dataset) != self.num_examples:
@@ -310,9 +276,9 @@ class Pruner:
         if self.epoch_open:
             self.end_epoch()
         if self.monitor is not None:
-            self.monitor.stop()  # the probe's passes are not training steps
-        if self.probe is not None:
-            self.method.before_epoch(epoch, self.probe)
+            self.monitor.stop()  # the scoring passes through model_access are not training steps
+        if self.model_access is not None:
+            self.method.before_epoch(epoch, self.model_access)
         self.sampler._starting = epoch
         try:
             plan = self.sampler.set_epoch(epoch)
@@ -341,11 +307,12 @@ class Pruner:
         self.method.end_epoch(self.epoch)
         self.epoch_open = False
         device = self.method.device
-        loss_sum = torch.cat(self._losses).double().sum() if self._losses else torch.zeros((), device=device, dtype=torch.float64)
+        loss_sum = (torch.cat(self._losses).double().sum() if self._losses
+                    else torch.zeros((), device=device, dtype=torch.float64))
         correct = torch.cat(self._hits).sum() if self._hits else torch.zeros((), device=device, dtype=torch.long)
         seen = self._seen
         if self.world_size > 1:
-            totals = dist.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
+            totals = distributed.all_reduce_sum(torch.stack([loss_sum.double(), correct.double(),
                                                       torch.tensor(float(seen), device=loss_sum.device).double()]))
             loss_sum, correct, seen = totals[0], totals[1], int(totals[2].item())
         spikes: dict[str, float | None] = {}
@@ -387,18 +354,20 @@ class Pruner:
         if out.dim() == 3 and self.time_dim != 0:
             out = out.movedim(self.time_dim, 0)
         if out.dim() not in (2, 3):
-            raise ValueError(f"out should be per-step logits [T, B, K] (time in time_dim) or logits [B, K], got {tuple(out.shape)}")
+            raise ValueError(f"out should be per-step logits [T, B, K] (time in time_dim) or logits [B, K], "
+                             f"got {tuple(out.shape)}")
         batch = len(targets)
         if out.shape[-2] != batch:
+            batch_first = out.dim() == 3 and out.shape[0] == batch
             raise ValueError(f"out has {out.shape[-2]} examples in its batch dimension, targets {batch}"
-                             + (" (batch-first output? pass time_dim=1)" if out.dim() == 3 and out.shape[0] == batch else ""))
+                             + (" (batch-first output? pass time_dim=1)" if batch_first else ""))
         counts, layer_counts = self.monitor.take() if self.monitor is not None else (None, None)
         self._check_counts(counts, layer_counts, batch, out.shape[0] if out.dim() == 3 else None)
         indices, valid = self._positions(batch, indices, targets.device)
 
         z = out.mean(0) if out.dim() == 3 else out
         if self.criterion is None:
-            per_example = F.cross_entropy(z, targets, reduction="none", label_smoothing=self.label_smoothing)
+            per_example = readout_cross_entropy(z, targets, self.label_smoothing)
         else:
             per_example = self.criterion(out, targets)
             if not isinstance(per_example, Tensor) or per_example.shape != (batch,):
@@ -414,7 +383,7 @@ class Pruner:
             weighted = per_example if valid is None else per_example * valid  # padding: zero weight
             loss = self.method.weighted_loss(weighted, indices)
 
-        step = _Step(BatchStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
+        step = PendingStep(StepStats(indices=indices, logits=z.detach(), targets=targets, loss=per_example.detach(),
                                 spike_counts=counts, layer_spike_counts=layer_counts,
                                 step_logits=out.detach() if out.dim() == 3 else None), valid)
         if self.capture_output_error and z.requires_grad and per_example.requires_grad:
@@ -423,7 +392,8 @@ class Pruner:
             per_example.register_hook(lambda g: setattr(step, "loss_grad", g))
         # The earlier steps' backward passes are done: hand them to the method in groups (fewer,
         # larger tensor operations than one observe per step), at the same step on every rank.
-        if self._pending and (self._pending_examples >= FLUSH_EXAMPLES or _shape_key(self._pending[0]) != _shape_key(step)):
+        if self._pending and (self._pending_examples >= FLUSH_EXAMPLES
+                              or shape_key(self._pending[0]) != shape_key(step)):
             self._flush()
         self._pending.append(step)
         self._pending_examples += batch
@@ -455,7 +425,8 @@ class Pruner:
         start, stop = self._cursor, self._cursor + batch
         if stop > len(self.sampler.order):
             raise RuntimeError(
-                f"loss() got {stop} examples in epoch {self.epoch} but this rank's share has {len(self.sampler.order)}: "
+                f"loss() got {stop} examples in epoch {self.epoch} but this rank's share has "
+                f"{len(self.sampler.order)}: "
                 "call pruner.start_epoch(epoch) at the start of each epoch, build the loader on pruner.sampler and "
                 "call loss() once per batch"
             )
@@ -474,7 +445,8 @@ class Pruner:
         if len(got) and int(got.max()) >= self.num_examples:
             raise ValueError(
                 f"batch index {int(got.max())} is beyond the {self.num_examples} examples the Pruner was built for: "
-                "pass the training set itself, Pruner(model, train_ds, ...), and build the loader on it and pruner.sampler"
+                "pass the training set itself, Pruner(model, train_ds, ...), and build the loader on it and "
+                "pruner.sampler"
             )
         if not torch.equal(got, expected):
             raise ValueError(
@@ -507,7 +479,7 @@ class Pruner:
         steps, self._pending, self._pending_examples = self._pending, [], 0
         if not steps:
             return
-        stats, valid = _concat(steps)
+        stats, valid = concat(steps)
         # Statistics are method bookkeeping, not part of the step's mixed-precision region.
         device_type = stats.logits.device.type
         no_amp = torch.autocast(device_type, enabled=False) if torch.is_autocast_enabled(device_type) else nullcontext()
@@ -521,7 +493,7 @@ class Pruner:
             self._losses.append(stats.loss if valid is None else stats.loss * valid)
             self._hits.append(hits if valid is None else hits & valid)
             if valid is not None:
-                stats = _gather(stats, valid)
+                stats = gather(stats, valid)
             self.method.observe(stats)
             if stats.spike_counts is not None:  # for the report: spike factor mean_t sqrt(n_t + 1) [B]
                 self._factors.append((stats.spike_counts.double() + 1.0).sqrt_().mean(0))
@@ -533,34 +505,6 @@ class Pruner:
         self._seen = 0
 
 
-FLUSH_EXAMPLES = 1024  # steps are handed to the method once this many examples are pending
-
-
-def _shape_key(step: _Step) -> tuple:
-    """Steps whose statistics concatenate along the batch: the same T, layers and padding mask use."""
-    s = step.stats
-    return (None if s.spike_counts is None else s.spike_counts.shape[0],
-            None if s.layer_spike_counts is None else tuple(c.shape[0] for c in s.layer_spike_counts),
-            None if s.step_logits is None else s.step_logits.shape[0], step.valid is None)
-
-
-def _concat(steps: list[_Step]) -> tuple[BatchStats, Tensor | None]:
-    """The steps' statistics as one batch (time-major tensors joined along the batch, dim 1)."""
-    if len(steps) == 1:
-        return steps[0].stats, steps[0].valid
-    first, cat = steps[0].stats, torch.cat
-    layers = first.layer_spike_counts
-    stats = BatchStats(
-        indices=cat([s.stats.indices for s in steps]), logits=cat([s.stats.logits for s in steps]),
-        targets=cat([s.stats.targets for s in steps]), loss=cat([s.stats.loss for s in steps]),
-        spike_counts=None if first.spike_counts is None else cat([s.stats.spike_counts for s in steps], 1),  # type: ignore[misc]
-        layer_spike_counts=None if layers is None else [
-            cat([s.stats.layer_spike_counts[i] for s in steps], 1) for i in range(len(layers))],  # type: ignore[index]
-        step_logits=None if first.step_logits is None else cat([s.stats.step_logits for s in steps], 1),  # type: ignore[misc]
-    )
-    return stats, None if steps[0].valid is None else cat([s.valid for s in steps])  # type: ignore[misc]
-
-
 def _not_a_tensor(out: Any) -> str:
     """The one-line error for a model output that is not one tensor (snnTorch nets return tuples)."""
     if isinstance(out, (tuple, list)):
@@ -570,17 +514,3 @@ def _not_a_tensor(out: Any) -> str:
                 "loss is computed from, e.g. out[0] for snnTorch's (spk_rec, mem_rec) with "
                 'criterion=snntorch.functional.ce_rate_loss(reduction="none")')
     return f"pruner.loss(out, y): out must be the model's output tensor, got {type(out).__name__}"
-
-
-def _gather(stats: BatchStats, valid: Tensor) -> BatchStats:
-    """All ranks' statistics of this step, concatenated in rank order, padding positions removed."""
-    g = dist.all_gather_cat
-    keep = g(valid.to(stats.indices.device))
-    spikes = None if stats.spike_counts is None else g(stats.spike_counts, dim=1)[:, keep]
-    layers = None if stats.layer_spike_counts is None else [g(c, dim=1)[:, keep] for c in stats.layer_spike_counts]
-    return BatchStats(
-        indices=g(stats.indices)[keep], logits=g(stats.logits)[keep], targets=g(stats.targets)[keep],
-        loss=g(stats.loss)[keep], spike_counts=spikes, layer_spike_counts=layers,
-        step_logits=None if stats.step_logits is None else g(stats.step_logits, dim=1)[:, keep],
-        output_error=None if stats.output_error is None else g(stats.output_error)[keep],
-    )

@@ -103,7 +103,8 @@ class SpikeMonitor:
         """``check_head``: a description of a head found by :func:`find_head` rather than named;
         its first recorded input is checked to be spikes (no negative values), else ValueError."""
         if time_dim not in (0, 1):
-            raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), got {time_dim!r}")
+            raise ValueError(f"time_dim must be 0 ([T, B, ...], time first) or 1 ([B, T, ...], batch first), "
+                             f"got {time_dim!r}")
         self.active = False
         self.training_only = False
         self.layers = layers
@@ -217,10 +218,6 @@ class SpikeMonitor:
         if not self.layers:
             return None
         return [p[0] if len(p) == 1 else torch.cat(p) for p in self._layer_parts if p]
-
-    @property
-    def layer_names(self) -> list[str]:
-        return [name for name, _ in self.spiking]
 
     def remove(self) -> None:
         for h in self._handles:

@@ -10,6 +10,11 @@ so the training loop (:class:`sadp.pruning.Pruner`) gives them zero loss weight 
 out of the statistics; the real (valid) positions of all ranks are disjoint and together cover
 the selection.
 
+The sharding arithmetic lives here and nowhere else: :meth:`PruningSampler.shard_size` (each
+rank's positions, ceil(K / world_size)), :meth:`PruningSampler.batches` (each rank's loader length)
+and :meth:`PruningSampler.trained_examples` (the real examples an epoch trains on when every rank
+drops its last incomplete batch). The :class:`~sadp.pruning.Pruner` passes them on to a training loop.
+
 A sampler built by a :class:`~sadp.pruning.Pruner` has one entry point, ``pruner.start_epoch(e)``:
 its own ``set_epoch(e)`` (a ``DistributedSampler`` habit) then agrees for the epoch the pruner
 started (the same selection, nothing re-selected) and refuses any other epoch.
@@ -19,7 +24,6 @@ from __future__ import annotations
 from typing import Iterator
 
 import torch
-from torch import Tensor
 from torch.utils.data import Sampler
 
 from sadp.pruning.base import EpochPlan, PruningMethod
@@ -67,8 +71,7 @@ class PruningSampler(Sampler[int]):
             idx = idx[torch.randperm(len(idx), generator=g)]
         valid = torch.ones(len(idx), dtype=torch.bool)
         if self.world_size > 1:
-            per_rank = -(-len(idx) // self.world_size)
-            pad = per_rank * self.world_size - len(idx)
+            pad = self.shard_size(len(idx)) * self.world_size - len(idx)
             if pad:  # repeat the selection from its start, as often as needed (1 example on 4 ranks: 3 copies)
                 idx = torch.cat([idx, idx.repeat(-(-pad // len(idx)))[:pad]])
                 valid = torch.cat([valid, torch.zeros(pad, dtype=torch.bool)])
@@ -86,11 +89,27 @@ class PruningSampler(Sampler[int]):
             return RuntimeError(f"call pruner.start_epoch(epoch) at the start of each epoch, before {what}{extra}")
         return RuntimeError(f"call sampler.set_epoch(epoch) before {what}")
 
-    @property
-    def selected(self) -> Tensor:
-        if self.plan is None:
-            raise self._not_started("reading the selection")
-        return self.plan.indices
+    # -- sharding arithmetic: the layout set_epoch builds, as numbers ---------------------
+    def shard_size(self, selected: int) -> int:
+        """Positions each rank iterates in an epoch of ``selected`` examples, padding included:
+        ceil(selected / world_size) (10 examples on 4 ranks: 3 each, 12 positions, 2 of them padding)."""
+        return -(-selected // self.world_size)
+
+    def batches(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """Batches each rank runs in an epoch of ``selected`` examples (the loader's ``len``): its
+        share split into ``batch_size`` batches, the last incomplete one dropped with ``drop_last``."""
+        share = self.shard_size(selected)
+        return share // batch_size if drop_last else -(-share // batch_size)
+
+    def trained_examples(self, selected: int, batch_size: int, drop_last: bool = False) -> int:
+        """Real examples (padding left out) an epoch of ``selected`` trains on over all ranks. With
+        ``drop_last`` each rank drops its last incomplete batch; rank r holds positions r, r + W, ...
+        of the padded order, so its padding (positions from ``selected`` on) sits at the end of its
+        share and is dropped first."""
+        if not drop_last:
+            return selected
+        used = self.batches(selected, batch_size, drop_last=True) * batch_size  # positions each rank trains on
+        return sum(min(used, len(range(r, selected, self.world_size))) for r in range(self.world_size))
 
     def __iter__(self) -> Iterator[int]:
         if self.plan is None:

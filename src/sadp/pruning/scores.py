@@ -20,7 +20,15 @@ surrogate slope, decay); we take C_l = 1, i.e. ||p - y|| * sum_l mean_t sqrt(n^l
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+
+def readout_cross_entropy(z: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
+    """[B] cross-entropy of the mean readout z = mean_t z_t (logits [B, K]), one loss per example:
+    the ``ce`` training loss, the Pruner's default loss and the loss the scores here are derived for
+    (:func:`output_error_from_gradients` reads its gradients)."""
+    return F.cross_entropy(z, y, reduction="none", label_smoothing=label_smoothing)
 
 
 def output_error(logits: Tensor, targets: Tensor) -> Tensor:
@@ -52,7 +60,7 @@ def output_error_from_gradients(logit_grad: Tensor, loss_grad: Tensor, targets: 
 
 
 def batch_output_error(logits: Tensor, targets: Tensor, precomputed: Tensor | None = None) -> Tensor:
-    """``precomputed`` (BatchStats.output_error) when given, else :func:`output_error` of the logits."""
+    """``precomputed`` (StepStats.output_error) when given, else :func:`output_error` of the logits."""
     return precomputed if precomputed is not None else output_error(logits, targets)
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
+from sadp.pruning.base import DEFAULT_RATIO
 from sadp.registry import ENCODERS, LOSSES, METHODS, NEURONS, OPTIMIZERS, SURROGATES, Registry
 from sadp.utils.typecheck import type_problem
 
-DEFAULT_RATIO = 0.3
 AUGMENTATIONS = ("none", "flip", "crop_flip", "event")
 MODEL_FIELDS = ("neuron", "tau", "surrogate")  # passed to every model by the trainer, not via model_options
 # Fields naming a registered entry, checked by validate(). Datasets and models are not here: the

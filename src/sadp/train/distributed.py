@@ -24,13 +24,9 @@ import torch.distributed as dist
 from sadp.utils.distributed import all_gather_cat, all_reduce_sum, barrier, rank, world_size
 
 __all__ = [
-    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "exit_process", "is_main", "launched_by_torchrun", "rank",
+    "all_gather_cat", "all_reduce_sum", "barrier", "cleanup", "exit_process", "launched_by_torchrun", "rank",
     "setup", "world_size",
 ]
-
-
-def is_main() -> bool:
-    return rank() == 0
 
 
 def launched_by_torchrun() -> bool:

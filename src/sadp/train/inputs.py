@@ -20,10 +20,7 @@ import torch
 from torch import Tensor
 
 from sadp.data import BatchTransform, DataBundle
-from sadp.snn.encoders import ENCODERS, encode
-
-# Encoders whose input is an intensity in [0, 1] (not standardised).
-INTENSITY_ENCODERS = ("poisson",)
+from sadp.snn.encoders import ENCODERS, encode, takes_intensities
 
 
 class ModelInputs:
@@ -31,14 +28,14 @@ class ModelInputs:
 
     def __init__(self, bundle: DataBundle, T: int, encoder: str = "direct", channels_last: bool = False) -> None:
         if encoder not in ENCODERS:
-            raise ValueError(f"unknown encoder {encoder!r}; available: {', '.join(ENCODERS)}")
+            raise ValueError(ENCODERS.unknown(encoder))
         self.bundle = bundle
         self.is_event = bundle.is_event
         self.T = bundle.time_steps or T
         self.encoder = encoder
         self.channels_last = channels_last and not bundle.is_event
         self._scaling = bundle
-        if encoder in INTENSITY_ENCODERS and not bundle.is_event:
+        if takes_intensities(encoder) and not bundle.is_event:  # e.g. poisson: rates in [0, 1]
             channels = len(bundle.mean)
             self._scaling = dataclasses.replace(bundle, mean=(0.0,) * channels, std=(1.0,) * channels)
 

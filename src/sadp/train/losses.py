@@ -9,12 +9,8 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
+from sadp.pruning.scores import readout_cross_entropy
 from sadp.registry import LOSSES
-
-
-def readout_cross_entropy(z: Tensor, y: Tensor, label_smoothing: float = 0.0) -> Tensor:
-    """[B] cross-entropy of the mean readout z = mean_t z_t (the ``ce`` loss)."""
-    return F.cross_entropy(z, y, reduction="none", label_smoothing=label_smoothing)
 
 
 @LOSSES.register("ce")

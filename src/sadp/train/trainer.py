@@ -24,9 +24,9 @@ import torch
 from torch import Tensor, nn
 
 from sadp.data import DataBundle, DeviceLoader, build_dataset
-from sadp.pruning import ModelProbe, Pruner
+from sadp.pruning import ModelAccess, Pruner
 from sadp.snn import build_model
-from sadp.train import distributed as D
+from sadp.train import distributed
 from sadp.train.config import TrainConfig
 from sadp.train.inputs import ModelInputs
 from sadp.train.losses import per_example_loss
@@ -36,6 +36,7 @@ from sadp.utils.io import atomic_torch_save, atomic_write_json, atomic_write_tex
 from sadp.utils.seed import rng_state, seed_everything, set_rng_state
 
 CHECKPOINT = "checkpoint.pt"
+EVAL_BATCH_MIN = 256  # passes without gradients (test set, training sample, scoring) batch at least this many
 
 
 class NonFiniteLossError(RuntimeError):
@@ -62,8 +63,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig, bundle: DataBundle | None = None, model: nn.Module | None = None) -> None:
         self.cfg = cfg.validate()
         self.out = Path(cfg.out)
-        self.device = D.setup(resolve_device(cfg.device))
-        self.rank, self.world_size = D.rank(), D.world_size()
+        self.device = distributed.setup(resolve_device(cfg.device))
+        self.rank, self.world_size = distributed.rank(), distributed.world_size()
         self.is_main = self.rank == 0
         if cfg.tune_allocator and self.device.type == "cpu":
             perf.tune_cpu_allocator()  # before the dataset and model allocate: affects later blocks only
@@ -75,10 +76,12 @@ class Trainer:
         )
         if cfg.augment is not None:
             if cfg.augment != "none" and (cfg.augment == "event") != self.bundle.is_event:
-                raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} "
-                                 f"({'event frames: use event or none' if self.bundle.is_event else 'images: use none, flip or crop_flip'})")
+                fits = ("event frames: use event or none" if self.bundle.is_event
+                        else "images: use none, flip or crop_flip")
+                raise ValueError(f"augment={cfg.augment!r} does not fit dataset {cfg.dataset!r} ({fits})")
             self.bundle = dataclasses.replace(self.bundle, augment=cfg.augment)
-        self.T = self.bundle.time_steps or cfg.T
+        self.cuda = self.device.type == "cuda"
+        self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
         self.model = (model or build_model(
             cfg.model, self.bundle.sample_shape, self.bundle.num_classes,
             neuron=cfg.neuron, tau=cfg.tau, surrogate=cfg.surrogate, **cfg.model_options,
@@ -90,9 +93,8 @@ class Trainer:
         if cfg.backprop != "bptt":
             from sadp.snn import Backprop, set_backprop
 
-            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.T)  # event data: T from binning
+            Backprop(cfg.backprop, cfg.backprop_steps).check_steps(self.T)
             set_backprop(self.model, cfg.backprop, cfg.backprop_steps)
-        self.cuda = self.device.type == "cuda"
         if self.cuda and cfg.channels_last and not self.bundle.is_event:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.train_model: nn.Module = self.model  # DDP wraps this one
@@ -103,34 +105,34 @@ class Trainer:
         if cfg.compile:
             self.train_model = perf.compile_model(self.train_model)
         self.optimizer = build_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.momentum)
-        self.amp_dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if (self.cuda and cfg.amp) else None
+        self.amp_dtype = ((torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16)
+                          if (self.cuda and cfg.amp) else None)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
 
         self.num_train = len(self.bundle.train)  # type: ignore[arg-type]
-        self.inputs = ModelInputs(self.bundle, cfg.T, cfg.encoder, channels_last=self.cuda and cfg.channels_last)
+        self.eval_batch_size = max(EVAL_BATCH_MIN, cfg.batch_size)
         self.pruner = Pruner(
             self.model, self.num_train, cfg.method, ratio=cfg.ratio, epochs=cfg.epochs, seed=cfg.seed,
             options=cfg.method_options, criterion=None if cfg.loss == "ce" else self._per_example_loss,
-            label_smoothing=cfg.label_smoothing, probe=self._model_probe(), rank=self.rank,
+            label_smoothing=cfg.label_smoothing, model_access=self._model_access(), rank=self.rank,
             world_size=self.world_size, device=self.device,
         )
         self.pruner.check_loss(cfg.loss)
-        require_training_steps(self.pruner.budget, self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last,
-                               self.world_size)
+        require_training_steps(self.pruner, self.pruner.budget, cfg.ratio, cfg.batch_size, cfg.drop_last)
         self.train_loader = DeviceLoader(
             self.bundle.train, self.pruner.sampler, cfg.batch_size, self.device,
             self.inputs.transform(train=True), drop_last=cfg.drop_last, num_workers=cfg.num_workers,
         )
         self.test_loader = DeviceLoader(
-            self.bundle.test, range(len(self.bundle.test)), max(256, cfg.batch_size), self.device,  # type: ignore[arg-type]
+            self.bundle.test, range(len(self.bundle.test)), self.eval_batch_size, self.device,  # type: ignore[arg-type]
             self.inputs.transform(train=False), num_workers=cfg.num_workers,
         )
         self.train_eval_loader = None
         if cfg.train_eval_size:  # a fixed random sample of training examples, evaluated like the test set
             g = torch.Generator().manual_seed(cfg.seed)
-            probe = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
+            sample = torch.randperm(self.num_train, generator=g)[: cfg.train_eval_size].sort().values.tolist()
             self.train_eval_loader = DeviceLoader(
-                self.bundle.train, probe, max(256, cfg.batch_size), self.device,
+                self.bundle.train, sample, self.eval_batch_size, self.device,
                 self.inputs.transform(train=False), num_workers=cfg.num_workers,
             )
         # Examples drawn in at least one pruned epoch (diagnostic: who the sampler starves).
@@ -140,10 +142,21 @@ class Trainer:
         self.prior_wall = 0.0  # wall time of earlier segments of a resumed run
 
     # -- helpers -----------------------------------------------------------------------
+    @property
+    def T(self) -> int:
+        """Time steps of the model's input, as :class:`ModelInputs` resolves them (event data: the
+        dataset's binning; otherwise ``cfg.T``)."""
+        return self.inputs.T
+
     def _per_example_loss(self, out: Tensor, y: Tensor) -> Tensor:
         """[B] losses of per-step logits [T, B, K] with the configured loss."""
         cfg = self.cfg
         return per_example_loss(out, y, cfg.loss, cfg.label_smoothing, cfg.tet_lambda)
+
+    def _autocast(self) -> torch.autocast:
+        """The forward passes' mixed-precision region (``amp`` on CUDA; disabled otherwise)."""
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16,
+                              enabled=self.amp_dtype is not None)
 
     def _log(self, msg: str) -> None:
         if self.is_main:
@@ -188,20 +201,21 @@ class Trainer:
         self.pruner.load_state_dict(state["pruner"] if "pruner" in state else {"method": state["method"]})
         set_rng_state(state["rng"])
         self.history = state["history"]
-        self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)  # absent in checkpoints of earlier versions
+        # absent in checkpoints of earlier versions
+        self.drawn_when_pruned = state.get("drawn_when_pruned", self.drawn_when_pruned)
         self.prior_wall = state["wall_time_s"]
         self.start_epoch = state["epoch"] + 1
         self._log(f"resumed from {path} after epoch {self.start_epoch}/{self.cfg.epochs}")
 
-    def _model_probe(self) -> ModelProbe:
+    def _model_access(self) -> ModelAccess:
         """The model and the training set in index order without augmentation (loader built when
         used), for pruning methods that score with the model itself before an epoch (GraNd)."""
         def batches():
-            loader = DeviceLoader(self.bundle.train, range(self.num_train), max(256, self.cfg.batch_size), self.device,
+            loader = DeviceLoader(self.bundle.train, range(self.num_train), self.eval_batch_size, self.device,
                                   self.inputs.transform(train=False), num_workers=self.cfg.num_workers)
             return ((self.inputs.encode(x), y, idx) for x, y, idx in loader)
 
-        return ModelProbe(self.model, batches, self._per_example_loss)
+        return ModelAccess(self.model, batches, self._per_example_loss)
 
     # -- one epoch -----------------------------------------------------------------------
     def train_epoch(self, epoch: int) -> dict[str, Any]:
@@ -210,19 +224,20 @@ class Trainer:
         self.train_model.train()
         steps = len(self.train_loader)
         if steps == 0:  # a method whose epoch fell below its budget (the budget is checked up front)
-            require_training_steps(len(plan), self.num_train, cfg.ratio, cfg.batch_size, cfg.drop_last, self.world_size)
+            require_training_steps(self.pruner, len(plan), cfg.ratio, cfg.batch_size, cfg.drop_last)
         lr = self._lr(epoch, 0, steps)
         bar = None
         if cfg.progress and self.is_main:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False, file=sys.stderr,
+                       dynamic_ncols=True)
         for step, (x, y, idx) in enumerate(self.train_loader):
             lr = self._lr(epoch, step, steps)
             for g in self.optimizer.param_groups:
                 g["lr"] = lr
             inp = self.inputs.encode(x)
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = self.train_model(inp)
                 loss = self.pruner.loss(out, y, idx)
             self.optimizer.zero_grad(set_to_none=True)
@@ -244,8 +259,8 @@ class Trainer:
             )
         spikes = {k: getattr(totals, k) for k in ("spike_factor_mean", "spike_factor_cv", "head_silent_share")
                   if getattr(totals, k) is not None}  # spike-aware methods: from the pruner's EpochReport
-        return {"train_loss": train_loss, "train_acc": totals.accuracy,
-                "selected": len(plan), "steps": steps, "lr": lr, **self._selection_diagnostics(plan, totals.method), **spikes}
+        return {"train_loss": train_loss, "train_acc": totals.accuracy, "selected": len(plan), "steps": steps,
+                "lr": lr, **self._selection_diagnostics(plan, totals.method), **spikes}
 
     def _lr(self, epoch: int, step: int, steps: int) -> float:
         cfg = self.cfg
@@ -267,11 +282,12 @@ class Trainer:
         return diag
 
     @torch.no_grad()
-    def evaluate(self, train_probe: bool = False) -> dict[str, float]:
-        """Test loss and accuracy; with ``train_probe`` also the accuracy on the fixed training sample."""
+    def evaluate(self, train_sample: bool = False) -> dict[str, float]:
+        """Test loss and accuracy; with ``train_sample`` also the accuracy on the fixed training sample
+        (``train_eval_size`` examples)."""
         self.model.eval()
         result: dict[str, float] = {}
-        if train_probe and self.train_eval_loader is not None:
+        if train_sample and self.train_eval_loader is not None:
             result["train_eval_acc"] = self._loss_and_accuracy(self.train_eval_loader)[1]
         result["test_loss"], result["test_acc"] = self._loss_and_accuracy(self.test_loader)
         if "train_eval_acc" in result:
@@ -282,7 +298,7 @@ class Trainer:
         """Mean CE loss and accuracy of the model (in eval mode, no gradients) over ``loader``."""
         loss_sum, correct, n = 0.0, 0, 0
         for x, y, _ in loader:
-            with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.bfloat16, enabled=self.amp_dtype is not None):
+            with self._autocast():
                 out = self.model(self.inputs.encode(x)).float()
             loss_sum += per_example_loss(out, y, "ce").sum().item()
             correct += (out.mean(0).argmax(1) == y).sum().item()
@@ -312,7 +328,7 @@ class Trainer:
             train_cpu = time.process_time() - c0
             last = epoch + 1 == cfg.epochs
             if self.is_main and (last or (epoch + 1) % cfg.eval_every == 0):
-                stats.update(self.evaluate(train_probe=True))
+                stats.update(self.evaluate(train_sample=True))
             row = {"epoch": epoch + 1, **stats, "epoch_time_s": train_time, "epoch_cpu_s": train_cpu,
                    "eval_time_s": time.perf_counter() - t0 - train_time}
             self.history.append(row)
@@ -322,11 +338,12 @@ class Trainer:
                 done = sum(r["epoch_time_s"] + r["eval_time_s"] for r in self.history[self.start_epoch:])
                 eta = done / (epoch + 1 - self.start_epoch) * (cfg.epochs - epoch - 1)
                 self._log(
-                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  train {stats['train_acc']:.3f}  "
+                    f"epoch {epoch + 1:>3}/{cfg.epochs}  loss {stats['train_loss']:.4f}  "
+                    f"train {stats['train_acc']:.3f}  "
                     f"test {stats.get('test_acc', float('nan')):.3f}  kept {stats['selected']}/{self.num_train}  "
                     f"{train_time:.1f}s  ETA {_fmt_time(eta)}"
                 )
-            D.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
+            distributed.barrier()  # other ranks wait for rank 0's evaluation and checkpoint
         return self._finish()
 
     def _finish(self) -> dict[str, Any]:
@@ -334,7 +351,8 @@ class Trainer:
             return {}
         epoch_times = [r["epoch_time_s"] for r in self.history]
         cfg = self.cfg
-        examples_seen = sum(trained_examples(r["selected"], cfg.batch_size, cfg.drop_last, self.world_size) for r in self.history)
+        examples_seen = sum(self.pruner.trained_examples(r["selected"], cfg.batch_size, cfg.drop_last)
+                            for r in self.history)
         summary = {
             "test_acc": self.history[-1]["test_acc"],
             "best_test_acc": max(r["test_acc"] for r in self.history if "test_acc" in r),
@@ -368,34 +386,25 @@ class Trainer:
         return summary
 
 
-def require_training_steps(selected: int, num_train: int, ratio: float, batch_size: int, drop_last: bool,
-                           world_size: int = 1) -> None:
+def require_training_steps(pruner: Pruner, selected: int, ratio: float, batch_size: int, drop_last: bool) -> None:
     """A ValueError when an epoch of ``selected`` examples would run no training step: with
-    ``drop_last`` every rank drops its last incomplete batch, so a share below one batch trains nothing."""
-    per_rank = -(-selected // world_size)
-    if not drop_last or per_rank >= batch_size:
+    ``drop_last`` every rank drops its last incomplete batch, so a share below one batch trains
+    nothing (the shares and step counts are the pruner's)."""
+    if not drop_last or pruner.steps_for(selected, batch_size, drop_last) > 0:
         return
-    ranks = f" ({per_rank} per process on {world_size} processes)" if world_size > 1 else ""
-    kept = f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train else f"the training set has {selected} examples"
+    per_rank, num_train = pruner.shard_size(selected), pruner.num_examples
+    ranks = f" ({per_rank} per process on {pruner.world_size} processes)" if pruner.world_size > 1 else ""
+    kept = (f"ratio {ratio} keeps {selected} of {num_train} examples" if selected < num_train
+            else f"the training set has {selected} examples")
     raise ValueError(
         f"--drop-last with batch size {batch_size} would train nothing: {kept}{ranks}, fewer than one batch; "
         f"use --batch-size {per_rank} or less, a lower --ratio, or leave out --drop-last"
     )
 
 
-def trained_examples(selected: int, batch_size: int, drop_last: bool, world_size: int = 1) -> int:
-    """Examples an epoch of ``selected`` trains on. With ``drop_last`` each rank drops its last
-    incomplete batch; the sampler's wrap-around padding sits at the end of a rank's share, so it
-    is dropped first and never counted."""
-    if not drop_last:
-        return selected
-    per_rank = -(-selected // world_size)
-    used = per_rank // batch_size * batch_size  # positions each rank trains on
-    # rank r holds positions r, r + W, ... of the padded order; those below `selected` are real
-    return sum(min(used, len(range(r, selected, world_size))) for r in range(world_size))
 def train(cfg: TrainConfig, **kwargs: Any) -> dict[str, Any]:
     """Train with ``cfg``; see :class:`Trainer`. Under torchrun, every rank calls this; rank 0 returns the summary."""
     try:
         return Trainer(cfg, **kwargs).fit()
     finally:
-        D.cleanup()
+        distributed.cleanup()

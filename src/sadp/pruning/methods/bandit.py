@@ -18,9 +18,9 @@ import torch
 from torch import Tensor
 
 from sadp.pruning.base import (
-    BatchStats,
     EpochPlan,
     ScheduledMethod,
+    StepStats,
     check_option,
     epoch_generator,
     scatter_max_,
@@ -44,7 +44,7 @@ class BanditMethod(ScheduledMethod):
         self.var = torch.zeros(num_examples, device=self.device)
         self.seen = torch.zeros(num_examples, device=self.device)
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         idx = stats.indices.to(self.device).long()
         x = stats.loss.detach().float().to(self.device)
         m, v, was = self.mean[idx], self.var[idx], self.seen[idx] > 0
@@ -69,7 +69,8 @@ class UCB(BanditMethod):
     def __init__(self, num_examples: int, ratio: float = 0.0, epochs: int = 1, seed: int = 0,
                  device: str | torch.device = "cpu", c: float = 1.0, **options: Any) -> None:
         super().__init__(num_examples, ratio, epochs, seed, device, **options)
-        check_option(isinstance(c, (int, float)) and c >= 0, self.name, f"c (exploration weight) must be >= 0, got {c!r}")
+        check_option(isinstance(c, (int, float)) and c >= 0, self.name,
+                     f"c (exploration weight) must be >= 0, got {c!r}")
         self.c = float(c)
 
     def value(self) -> Tensor:

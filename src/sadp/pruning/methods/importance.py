@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from sadp.pruning.base import BatchStats, EpochPlan, ScheduledMethod, check_option, epoch_generator, scatter_max_
+from sadp.pruning.base import EpochPlan, ScheduledMethod, StepStats, check_option, epoch_generator, scatter_max_
 from sadp.pruning.sampling import floor_scores, horvitz_thompson_weights, inclusion_probabilities, systematic_pps
 from sadp.pruning.scores import batch_output_error, sadp_multilayer_score, sadp_step_score, spike_term
 from sadp.registry import METHODS
@@ -60,10 +60,10 @@ class ImportanceSampling(ScheduledMethod):
         self.last_pi: Tensor | None = None  # inclusion probabilities of the last pruned epoch (diagnostics)
         self._diagnostics: dict[str, float] = {}  # the last select's numbers for the per-epoch log
 
-    def score(self, stats: BatchStats) -> Tensor:  # pragma: no cover - abstract
+    def score(self, stats: StepStats) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         idx = stats.indices.to(self.device).long()
         new = self.score(stats).detach().float().to(self.device)
         if self.ema > 0:
@@ -123,7 +123,7 @@ class ImportanceSampling(ScheduledMethod):
 
 @METHODS.register("loss", help="loss-proportional importance sampling (exact K, Horvitz-Thompson weights)")
 class LossProportional(ImportanceSampling):
-    def score(self, stats: BatchStats) -> Tensor:
+    def score(self, stats: StepStats) -> Tensor:
         return stats.loss.float().clamp_min(0)
 
 
@@ -131,7 +131,7 @@ class LossProportional(ImportanceSampling):
 class GradientBound(ImportanceSampling):
     uses_output_error = True
 
-    def score(self, stats: BatchStats) -> Tensor:
+    def score(self, stats: StepStats) -> Tensor:
         return batch_output_error(stats.logits, stats.targets, stats.output_error)
 
 
@@ -159,7 +159,7 @@ class SADP(ImportanceSampling):
         self.score_kind, self.readout, self.bias = score, readout, bias
         # The spike factor's mean and CV and the silent head inputs per epoch are in the Pruner's
         # EpochReport (where the factor barely varies, SADP ranks like the ANN bound).
-        # Instance attribute shadows the class flag: the trainer asks for every layer's counts.
+        # Instance attribute shadows the class flag: the Pruner then records every layer's counts.
         self.needs_layer_spikes = score == "multilayer"  # type: ignore[misc]
 
     def check_loss(self, loss: str) -> None:
@@ -167,24 +167,26 @@ class SADP(ImportanceSampling):
         fits = "tet" if self.readout == "per_step" else "ce"
         check_option(not (loss == "tet" and self.score_kind == "multilayer"), self.name,
                      "score=multilayer is derived for the mean-over-T CE loss; use loss 'ce' or score=head")
+        scored = "per-step (TET)" if fits == "tet" else "mean-over-T CE"
         check_option(loss == fits, self.name,
-                     f"readout={self.readout} scores the {'per-step (TET)' if fits == 'tet' else 'mean-over-T CE'} loss "
+                     f"readout={self.readout} scores the {scored} loss "
                      f"but the training loss is {loss!r}; use readout={'per_step' if loss == 'tet' else 'mean'} "
                      f"(--method-option readout={'per_step' if loss == 'tet' else 'mean'}) or loss {fits!r}")
 
-    def score(self, stats: BatchStats) -> Tensor:  # type: ignore[override]
+    def score(self, stats: StepStats) -> Tensor:  # type: ignore[override]
         if self.score_kind == "multilayer":
             if not stats.layer_spike_counts:
-                raise ValueError("sadp score=multilayer needs BatchStats.layer_spike_counts: record them with "
+                raise ValueError("sadp score=multilayer needs StepStats.layer_spike_counts: record them with "
                                  "SpikeMonitor(model, layers=True)")
             return sadp_multilayer_score(stats.logits, stats.targets, stats.layer_spike_counts, self.bias,
                                          stats.output_error)
         if stats.spike_counts is None:
-            raise ValueError("sadp needs BatchStats.spike_counts (spike counts of the head's input per step): "
+            raise ValueError("sadp needs StepStats.spike_counts (spike counts of the head's input per step): "
                              "record them with sadp.pruning.SpikeMonitor(model) around the forward pass")
         if self.readout == "per_step":
             if stats.step_logits is None:
-                raise ValueError("sadp readout=per_step needs BatchStats.step_logits [T, B, K]")
+                raise ValueError("sadp readout=per_step needs StepStats.step_logits [T, B, K]")
             return sadp_step_score(stats.step_logits, stats.targets, stats.spike_counts, self.bias)
-        return batch_output_error(stats.logits, stats.targets, stats.output_error) * spike_term(stats.spike_counts, self.bias)
+        error = batch_output_error(stats.logits, stats.targets, stats.output_error)
+        return error * spike_term(stats.spike_counts, self.bias)
 

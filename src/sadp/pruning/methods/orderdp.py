@@ -18,9 +18,9 @@ from typing import Any
 import torch
 
 from sadp.pruning.base import (
-    BatchStats,
     EpochPlan,
     PruningMethod,
+    StepStats,
     check_option,
     epoch_generator,
     scatter_max_,
@@ -31,7 +31,8 @@ from sadp.registry import METHODS
 ROUNDING_SLACK = 1e-9  # floor(0.5 * 10) must be 5 even when the product lands just below
 
 
-@METHODS.register("orderdp", help="OrderDP (ICLR 2026): top rho_q of a uniform random rho_r N by last loss, every epoch")
+@METHODS.register("orderdp", help="OrderDP (ICLR 2026): top rho_q of a uniform random rho_r N by last loss, "
+                                    "every epoch")
 class OrderDP(PruningMethod):
     state_attrs = ("scores",)
 
@@ -57,7 +58,8 @@ class OrderDP(PruningMethod):
         self.draw = math.floor(self.rho_r * num_examples + ROUNDING_SLACK)  # s
         self.keep = math.floor(self.rho_q * self.draw + ROUNDING_SLACK)  # q
         check_option(self.keep >= 1, self.name,
-                     f"keeps q = floor(rho_q * floor(rho_r * N)) = {self.keep} examples per epoch with N = {num_examples}, "
+                     f"keeps q = floor(rho_q * floor(rho_r * N)) = {self.keep} examples per epoch with "
+                     f"N = {num_examples}, "
                      f"rho_r = {self.rho_r:.4g}, rho_q = {self.rho_q:.4g}: use a smaller ratio")
         self.scores = torch.full((num_examples,), float(initial_score), device=self.device)
 
@@ -71,5 +73,5 @@ class OrderDP(PruningMethod):
         top = top_k_random_ties(self.scores[drawn.to(self.device)], self.keep, g)
         return self.subset_plan(drawn[top.cpu()])
 
-    def observe(self, stats: BatchStats) -> None:
+    def observe(self, stats: StepStats) -> None:
         scatter_max_(self.scores, stats.indices.to(self.device), stats.loss.float().to(self.device))

@@ -29,7 +29,8 @@ class RandomDynamic(ScheduledMethod):
         return self.subset_plan(perm[: self.budget])
 
 
-@METHODS.register("rs2", help="RS2 (Okanovic et al.): each epoch the next K of a seeded permutation, no replacement across epochs")
+@METHODS.register("rs2", help="RS2 (Okanovic et al.): each epoch the next K of a seeded permutation, "
+                                "no replacement across epochs")
 class RepeatedSampling(PruningMethod):
     """Repeated sampling of random subsets without replacement (RS2 w/o replacement).
 
