@@ -28,7 +28,9 @@ setup: $(STAMP)
 run: $(STAMP)
 	$(BIN)/sadp train
 
+# The linter (ruff, configured in pyproject.toml) first: a lint failure fails the test command.
 test: $(TEST_STAMP)
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 test-fast: $(TEST_STAMP)

@@ -11,6 +11,7 @@ import argparse
 import json
 from typing import Any
 
+from sadp.pruning.base import DEFAULT_RATIO
 from sadp.registry import (
     DATASETS,
     ENCODERS,
@@ -32,7 +33,7 @@ FLAGS: dict[str, tuple[Any, str]] = {
     "model": (str, "registered model"),
     "method": (str, "pruning method"),
     "ratio": (float, "pruning ratio r: each epoch trains on about (1 - r) N examples "
-                     "(None: 0 for full, 0.3 otherwise)"),
+                     f"(None: 0 for full, {DEFAULT_RATIO} otherwise)"),
     "epochs": (int, "training epochs"),
     "batch_size": (int, "batch size"),
     "lr": (float, "peak learning rate (cosine schedule with warm-up)"),
@@ -71,7 +72,7 @@ BOOL_FLAGS = {
     "no_amp": "disable mixed precision on CUDA",
     "memory_lean": "recompute spiking stages in backward: less activation memory, more compute (sadp models)",
     "compile": "torch.compile the model (first step compiles; kernels cached in ~/.cache/sadp/inductor)",
-    "no_tune_allocator": "leave glibc malloc settings alone (by default large blocks are kept, 2-3x faster on CPU)",
+    "no_tune_allocator": "leave glibc malloc settings alone (default: keep large freed blocks for reuse)",
 }
 
 

@@ -63,12 +63,10 @@ def exit_process(code: int) -> NoReturn:
     (``examples/ddp_plain_loop.py``). gloo's worker threads are still running after
     ``destroy_process_group``; when one of them takes the GIL (releasing a tensor) while the
     interpreter finalizes, the process aborts ("terminate called without an active exception",
-    SIGABRT) after a run that succeeded, and torchrun reports the run as failed. Measured: a
-    two-process gloo loop ending with ``destroy_process_group`` and a normal return aborted 1 of 14
-    runs (issue 20); the DDP example ending here exited cleanly in 20 of 20 runs
-    (``benchmarks/ddp_exit.py``, ``benchmarks/results/ddp_exit.json``). Leaving through ``os._exit``
-    after flushing stdout and stderr skips finalization (and ``atexit`` handlers): write and close
-    every result file before calling it.
+    SIGABRT) after a run that succeeded, and torchrun reports the run as failed (how often, with
+    and without this exit: ``benchmarks/ddp_exit.py``). Leaving through ``os._exit`` after flushing
+    stdout and stderr skips finalization (and ``atexit`` handlers): write and close every result
+    file before calling it.
     """
     cleanup()
     sys.stdout.flush()
