@@ -55,7 +55,8 @@ def write_run(root: Path, label: str, method: str, ratio: float, seed: int, acc:
         "wall_time_s": train_time + 5, "train_time_s": train_time, "examples_seen": seen,
         "full_examples": N * EPOCHS, "theoretical_speedup": N * EPOCHS / seen, "epochs": EPOCHS,
         "num_train": N, "num_test": 200, "device": "cpu",
-        "config": {"dataset": "digits", "model": "small_cnn", "method": method, "ratio": ratio, "seed": seed, "epochs": EPOCHS},
+        "config": {"dataset": "digits", "model": "small_cnn", "method": method, "ratio": ratio, "seed": seed,
+                   "epochs": EPOCHS},
         **summary_extra,
     }
     (d / "summary.json").write_text(json.dumps(summary))
@@ -158,7 +159,8 @@ def test_paired_comparison_against_random_and_full(sweep_dir: Path) -> None:
     cost = {(c["label"], c["ratio"]): c for c in cost_of_pruning(runs)}
     c = cost[("sadp", 0.5)]
     assert c["diffs"] == pytest.approx([-0.08, -0.09]) and c["baseline"] == "full data"
-    assert c["ci_low"] == pytest.approx(-0.085 - 0.06353, abs=1e-4) and c["ci_high"] == pytest.approx(-0.085 + 0.06353, abs=1e-4)
+    assert c["ci_low"] == pytest.approx(-0.085 - 0.06353, abs=1e-4)
+    assert c["ci_high"] == pytest.approx(-0.085 + 0.06353, abs=1e-4)
     assert c["evidence"] and c["verdict"] == "worse (CI excludes 0)"
     assert cost[("sadp", 0.3)]["verdict"] == "CI undefined (n = 1)"
     assert ("full", 0.0) not in cost
@@ -276,7 +278,8 @@ def test_speedup_efficiency_from_epoch_times(timed_dir: Path) -> None:
     # efficiency 1, fixed share 0. Two seeds with identical numbers: CI [0.6, 0.6].
     assert rnd["n_epoch"] == 2 and rnd["reference"] == "own full epochs"
     assert rnd["kept_fraction"] == pytest.approx(0.5) and rnd["step_fraction"] == pytest.approx(0.5)
-    assert rnd["epoch_time_ratio_wall"] == pytest.approx(0.6) and rnd["epoch_efficiency_wall"] == pytest.approx(0.5 / 0.6)
+    assert rnd["epoch_time_ratio_wall"] == pytest.approx(0.6)
+    assert rnd["epoch_efficiency_wall"] == pytest.approx(0.5 / 0.6)
     assert rnd["fixed_share_wall"] == pytest.approx(0.2)
     assert rnd["epoch_time_ratio_cpu"] == pytest.approx(0.5) and rnd["epoch_efficiency_cpu"] == pytest.approx(1.0)
     assert rnd["fixed_share_cpu"] == pytest.approx(0.0)
@@ -479,7 +482,8 @@ def test_grouped_report_and_selection_diagnostics(tmp_path: Path) -> None:
     assert "Wall time only: these runs did not log CPU seconds." in report_a
     # sadp's pruned epochs: 5 s against its own full epochs' 20 s, kept 0.5: efficiency 2 (wall)
     (speed,) = [s for s in result["speedup"] if s["dataset"] == "a" and s["label"] == "sadp"]
-    assert speed["epoch_time_ratio_wall"] == pytest.approx(0.25) and speed["epoch_efficiency_wall"] == pytest.approx(2.0)
+    assert speed["epoch_time_ratio_wall"] == pytest.approx(0.25)
+    assert speed["epoch_efficiency_wall"] == pytest.approx(2.0)
     with open(tmp_path / "rep" / "a" / "diagnostics.csv") as f:
         diag = {r["label"]: r for r in csv.DictReader(f)}
     # var ratio: mean over pruned epochs per run (0.6, 1.6), then over seeds; max weight over the run
@@ -522,7 +526,8 @@ def test_min_seeds_holds_back_thin_cells(sweep_dir: Path, tmp_path: Path, capsys
     assert "**Held back: 1 cell(s) with fewer than 2 seeds are not reported" in text
     assert "| sadp | 0.3 |" not in text
     # the default reports every cell, the one-seed one included
-    assert ("sadp", 0.3) in {(r["label"], r["ratio"]) for r in build_report(sweep_dir, tmp_path / "all", plots=False)["table"]}
+    every = build_report(sweep_dir, tmp_path / "all", plots=False)["table"]
+    assert ("sadp", 0.3) in {(r["label"], r["ratio"]) for r in every}
     assert main(["report", str(sweep_dir), "--out", str(tmp_path / "cli"), "--no-plots", "--min-seeds", "2"]) == 0
     assert "3 rows, 0 missing cell(s), 1 held back" in capsys.readouterr().out
     # no cell has 3 seeds: a one-line error, nothing reported
@@ -549,11 +554,13 @@ def test_machines_line_warns_when_times_mix_machines(tmp_path: Path) -> None:
     write_run(tmp_path, "full", "full", 0.0, 0, 0.8, 100.0, machine=a)
     write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, 0, 0.7, 50.0, machine=a)
     build_report(tmp_path, tmp_path / "one", plots=False)
-    assert "Times: all 2 runs on one machine (CPU A, 2 cores, 1 torch thread(s))." in (tmp_path / "one" / "report.md").read_text()
+    assert ("Times: all 2 runs on one machine (CPU A, 2 cores, 1 torch thread(s))."
+            in (tmp_path / "one" / "report.md").read_text())
     write_run(tmp_path, "sadp", "sadp", 0.5, 0, 0.7, 20.0)  # an older run: no machine recorded
     build_report(tmp_path, tmp_path / "two", plots=False)
     text = (tmp_path / "two" / "report.md").read_text()
-    assert "**Times come from 2 machines** (2 run(s): CPU A, 2 cores, 1 torch thread(s); 1 run(s): machine not recorded)" in text
+    assert ("**Times come from 2 machines** (2 run(s): CPU A, 2 cores, 1 torch thread(s); "
+            "1 run(s): machine not recorded)") in text
 
 
 # -- evidence v3: short schedules, spike-awareness, machines --------------------------------------
@@ -568,7 +575,8 @@ def _short(root: Path, seed: int, acc: float) -> None:
 def test_training_less_spike_awareness_and_per_epoch_spike_factor(tmp_path: Path) -> None:
     cv_rows = lambda cvs: [{"epoch": e + 1, "selected": 500 if e else N, "epoch_time_s": 10.0, "spike_factor_cv": cv,  # noqa: E731
                             "head_silent_share": 0.1 * e, "test_acc": 0.7} for e, cv in enumerate(cvs)]
-    for seed, (full, rnd, short, sadp, ann) in enumerate([(0.80, 0.70, 0.71, 0.72, 0.73), (0.84, 0.76, 0.74, 0.76, 0.73)]):
+    for seed, (full, rnd, short, sadp, ann) in enumerate([(0.80, 0.70, 0.71, 0.72, 0.73),
+                                                          (0.84, 0.76, 0.74, 0.76, 0.73)]):
         write_run(tmp_path, "full", "full", 0.0, seed, full, 100.0)
         write_run(tmp_path, "random_dynamic", "random_dynamic", 0.5, seed, rnd, 50.0)
         write_run(tmp_path, "sadp", "sadp", 0.5, seed, sadp, 50.0, rows=cv_rows([0.5, 0.4, 0.3 + 0.1 * seed, 0.2]))
@@ -582,12 +590,14 @@ def test_training_less_spike_awareness_and_per_epoch_spike_factor(tmp_path: Path
     assert rd["diffs"] == pytest.approx([-0.01, 0.02]) and (rd["wins"], rd["losses"]) == (1, 1)
     assert short_rows["sadp"]["diffs"] == pytest.approx([0.01, 0.02])
     (aware,) = spike_awareness(runs)  # sadp - grad_bound: -0.01, +0.03
-    assert aware["label"] == "sadp" and aware["baseline"] == "grad_bound" and aware["diffs"] == pytest.approx([-0.01, 0.03])
+    assert aware["label"] == "sadp" and aware["baseline"] == "grad_bound"
+    assert aware["diffs"] == pytest.approx([-0.01, 0.03])
     # The short schedule is not the full-data reference: its own row, paired against full data as a cost.
     table = summary_table(runs)
     assert [r["label"] for r in table if r["reference_full"]] == ["full"]
     s = row(table, "full_short", 0.5)
-    assert s["matched_to"] == "random_dynamic" and s["speedup_theoretical"] == pytest.approx(2.0)  # 4,000 / 2,000 examples
+    assert s["matched_to"] == "random_dynamic"
+    assert s["speedup_theoretical"] == pytest.approx(2.0)  # 4,000 / 2,000 examples
     cost = {r["label"]: r for r in cost_of_pruning(runs)}
     assert cost["full_short"]["diffs"] == pytest.approx([-0.09, -0.10])
     assert all(p["label"] != "full_short" for p in paired_comparison(runs))
@@ -618,7 +628,8 @@ def test_time_shares_only_pair_runs_from_one_machine(tmp_path: Path) -> None:
     r = row(summary_table(runs), "random_dynamic", 0.5)
     assert r["time_fraction_wall"] == pytest.approx(0.5)  # seed 1 only: 50 / 100
     tta = {t["seed"]: t for t in time_to_accuracy(runs) if t["label"] == "random_dynamic"}
-    assert tta[1]["reached"] and tta[1]["wall_fraction"] == pytest.approx(0.5)  # target 0.79 reached at epoch 4: 50 / 100 s
+    # target 0.79 reached at epoch 4: 50 / 100 s
+    assert tta[1]["reached"] and tta[1]["wall_fraction"] == pytest.approx(0.5)
     assert tta[0]["reached"] and math.isnan(tta[0]["wall_fraction"]) and "another machine" in tta[0]["note"]
 
 

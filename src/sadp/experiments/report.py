@@ -136,7 +136,8 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
         sub = [r for r in runs if r.group == g]
         sub_missing = [m for m in missing if m.startswith(g + "/")]
         sub_held = [h for h in held if h.startswith(g + "/")]
-        results[g] = _single_report(sub, sub_missing, None, out / g, f"{title}: {g}", command, plots, sub_held, min_seeds)
+        results[g] = _single_report(sub, sub_missing, None, out / g, f"{title}: {g}", command, plots, sub_held,
+                                    min_seeds)
     lines = [f"# {title}", ""]
     if command:
         lines += ["Command:", "", "```", command, "```", ""]
@@ -151,13 +152,15 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
     lines += verdict_summary(merged["cost"], "sadp", "against full data (the cost of pruning)")
     lines += ["", "## Time to accuracy, per dataset", ""]
     for g in groups:
-        lines += [f"- **{g}**: " + least_cost_sentence(tta_table(results[g]["tta"]), time_basis([r for r in runs if r.group == g]))]
+        lines += [f"- **{g}**: " + least_cost_sentence(tta_table(results[g]["tta"]),
+                                                        time_basis([r for r in runs if r.group == g]))]
     lines += pooled_section(runs, groups)
     lines += variant_section(runs, groups)
     lines += ["", "## Accuracy per dataset", ""]
     for g in groups:
         full = [r for r in results[g]["table"] if is_full_row(r)]
-        head = f"full data {acc_cell(full[0]['test_acc_mean'], full[0]['test_acc_std'], full[0]['n'])}" if full else "no full-data run"
+        head = (f"full data {acc_cell(full[0]['test_acc_mean'], full[0]['test_acc_std'], full[0]['n'])}" if full
+                else "no full-data run")
         lines += [f"- **{g}** ({head}): [report]({g}/report.md)"]
     atomic_write_text(out / "report.md", "\n".join(lines) + "\n")
     atomic_write_json(out / "table.json", _nan_to_none({**merged, "missing": missing, "held_back": held}))
@@ -166,11 +169,13 @@ def _grouped_report(runs: list[Run], missing: list[str], groups: list[str], out:
 
 
 def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, out: Path, title: str,
-                   command: str | None, plots: bool, held: list[str] | None = None, min_seeds: int = 1) -> dict[str, Any]:
+                   command: str | None, plots: bool, held: list[str] | None = None,
+                   min_seeds: int = 1) -> dict[str, Any]:
     from sadp.experiments.report_plots import make_plots
 
     out.mkdir(parents=True, exist_ok=True)
-    table, paired, cost, equal = summary_table(runs), paired_comparison(runs), cost_of_pruning(runs), equal_seen_comparison(runs)
+    table, paired = summary_table(runs), paired_comparison(runs)
+    cost, equal = cost_of_pruning(runs), equal_seen_comparison(runs)
     short, aware = vs_short_schedule(runs), spike_awareness(runs)
     tta, speed = time_to_accuracy(runs), speedup_table(runs)
     plot_names = make_plots(runs, table, out) if plots else []
@@ -201,7 +206,8 @@ def _single_report(runs: list[Run], missing: list[str], run_dir: Path | None, ou
         atomic_write_text(out / "diagnostics.csv", _csv(diag))
         files.append("diagnostics.csv")
     atomic_write_text(out / "report.md", render_markdown(runs, missing, table, paired, title, command, plot_names,
-                                                         cost=cost, equal=equal, tta=tta, speed=speed, short=short, aware=aware,
+                                                         cost=cost, equal=equal, tta=tta, speed=speed, short=short,
+                                                         aware=aware,
                                                          held_lines=held_lines(held or [], min_seeds)))
     return {"table": table, "paired": paired, "cost": cost, "equal_seen": equal, "tta": tta, "speedup": speed,
             "missing": missing, "files": files + plot_names}

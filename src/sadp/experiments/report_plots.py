@@ -13,7 +13,8 @@ from sadp.experiments.runs import Run, is_full_row, mean, time_basis
 
 RATIO_MARKERS = ("v", "o", "s", "D", "^", "P", "X")
 DIAG_PANELS = (("var_ratio_pred", "predicted variance ratio vs uniform"), ("weight_max", "largest loss weight"),
-               ("never_drawn_pruned", "never drawn in a pruned epoch (share)"), ("generalization_gap", "train - test accuracy"))
+               ("never_drawn_pruned", "never drawn in a pruned epoch (share)"),
+               ("generalization_gap", "train - test accuracy"))
 
 
 def _pyplot() -> Any:
@@ -98,7 +99,8 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
                     marker="o", capsize=3, color=colors[lab], label=lab)
         pts = [(r.ratio, 100 * r.test_acc) for r in runs if r.label == lab]
         ax.scatter([p[0] + dodge[lab] for p in pts], [p[1] for p in pts], s=10, color=colors[lab], alpha=0.35)
-    ax.set(xlabel="pruning ratio r", ylabel="test accuracy (%)", title="Accuracy vs pruning ratio (mean ± std over seeds)")
+    ax.set(xlabel="pruning ratio r", ylabel="test accuracy (%)",
+           title="Accuracy vs pruning ratio (mean ± std over seeds)")
     if ratios:
         ax.set_xticks(ratios)
         ax.set_xlim(min(ratios) - 0.1, max(ratios) + 0.1)
@@ -121,7 +123,8 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
                     yerr=[0 if math.isnan(r["train_time_s_std"]) else r["train_time_s_std"] for r in rows],
                     marker="o", capsize=3, color=colors[lab], label=f"{lab} measured")
         if full:
-            ax.plot([x + dodge[lab] for x in xs], [full[0]["train_time_s_mean"] / r["speedup_theoretical"] for r in rows],
+            ax.plot([x + dodge[lab] for x in xs],
+                    [full[0]["train_time_s_mean"] / r["speedup_theoretical"] for r in rows],
                     "--", marker="x", color=colors[lab], alpha=0.7, label=f"{lab} theoretical (examples seen)")
     ax.set(xlabel="pruning ratio r", ylabel="training time, wall (s)", title="Training time vs pruning ratio")
     if ratios:
@@ -146,9 +149,11 @@ def make_plots(runs: list[Run], table: list[dict[str, Any]], out: Path) -> list[
             epochs = [e + 1 for e in kept]
             per_epoch = [[100 * r.test_curve[e] for r in g] for e in kept]
             color = "k" if lab == "full data" else colors[lab]
-            ax.plot(epochs, [mean(v) for v in per_epoch], color=color, marker="." if len(kept) < length else None, label=lab)
+            ax.plot(epochs, [mean(v) for v in per_epoch], color=color, marker="." if len(kept) < length else None,
+                    label=lab)
             if len(g) > 1:
-                ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=color, alpha=0.15)
+                ax.fill_between(epochs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color=color,
+                                alpha=0.15)
         ax.set(xlabel="epoch", title=f"r = {ratio:g}" if ratios else "test accuracy")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
@@ -223,7 +228,8 @@ def _frontier(runs: list[Run], table: list[dict[str, Any]], colors: dict[str, st
         if full:
             ax.axhline(100 * full[0]["test_acc_mean"] - 1, color="gray", ls=":", lw=1)
         ax.grid(alpha=0.3)
-    axes[0].set(xlabel="examples seen (share of full data's; methods dodged by < 0.02)", ylabel="final test accuracy (%)")
+    axes[0].set(xlabel="examples seen (share of full data's; methods dodged by < 0.02)",
+                ylabel="final test accuracy (%)")
     axes[1].set(xlabel=f"training time relative to full data ({basis}, paired by seed)")
     fig.suptitle("Cost-accuracy frontier: mean over seeds, 95% CI error bars", fontsize=10)
     handles = [Line2D([], [], color="k", marker="*", markersize=10, ls="none", label="full data")]

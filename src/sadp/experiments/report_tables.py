@@ -43,7 +43,8 @@ def seed_noise(runs: list[Run]) -> float:
     """Pooled within-cell standard deviation of test accuracy (NaN when no cell has 2 seeds); a cell
     is one (dataset entry, method, ratio). Descriptive only: the verdicts use paired CIs."""
     num, dof = 0.0, 0
-    cells = [g for group in sorted({r.group for r in runs}) for g in groups_by_cell([r for r in runs if r.group == group]).values()]
+    cells = [g for group in sorted({r.group for r in runs})
+             for g in groups_by_cell([r for r in runs if r.group == group]).values()]
     for g in cells:
         accs = [r.test_acc for r in g]
         if len(accs) >= 2:
@@ -136,7 +137,8 @@ def _pair_against(runs: list[Run], reference: Callable[[str, float], dict[int, f
             continue
         pairs = [(r.seed, r.test_acc - ref[r.seed]) for r in g if r.seed in ref]
         if pairs:
-            rows.append(_paired_row(comparison, label, ratio, baseline, pairs, [r.seed for r in g if r.seed not in ref]))
+            rows.append(_paired_row(comparison, label, ratio, baseline, pairs,
+                                    [r.seed for r in g if r.seed not in ref]))
     return rows
 
 
@@ -249,7 +251,8 @@ def time_to_accuracy(runs: list[Run], margin: float = TTA_MARGIN) -> list[dict[s
     for (label, ratio), g in groups_by_cell(runs).items():
         for r in g:
             row: dict[str, Any] = {
-                "label": label, "method": r.method, "ratio": ratio, "seed": r.seed, "reference_full": r.is_reference_full,
+                "label": label, "method": r.method, "ratio": ratio, "seed": r.seed,
+                "reference_full": r.is_reference_full,
                 "target": math.nan,
                 "reached": False, "epoch": None, "examples": math.nan, "examples_fraction": math.nan,
                 "wall_s": math.nan, "cpu_s": math.nan, "wall_fraction": math.nan, "cpu_fraction": math.nan, "note": "",
@@ -267,7 +270,8 @@ def time_to_accuracy(runs: list[Run], margin: float = TTA_MARGIN) -> list[dict[s
                 continue
             full_examples = float(ref.summary.get("examples_seen") or math.nan)
             same_machine = ref.machine == r.machine  # a time share across machines would measure the machines
-            row.update(reached=True, epoch=hit.epoch, examples=hit.examples, examples_fraction=hit.examples / full_examples,
+            row.update(reached=True, epoch=hit.epoch, examples=hit.examples,
+                       examples_fraction=hit.examples / full_examples,
                        wall_s=hit.wall_s, cpu_s=hit.cpu_s,
                        wall_fraction=hit.wall_s / ref.train_time_s if same_machine else math.nan,
                        cpu_fraction=hit.cpu_s / ref.cpu_time_s if same_machine and ref.cpu_time_s > 0 else math.nan,
@@ -356,10 +360,12 @@ def speedup_table(runs: list[Run]) -> list[dict[str, Any]]:
         for clock in ("wall", "cpu"):
             for key in (f"time_ratio_{clock}", f"efficiency_{clock}"):
                 vals = [e[key] for e in per if not math.isnan(e[key])]
-                row[f"epoch_{key}"], (row[f"epoch_{key}_ci_low"], row[f"epoch_{key}_ci_high"]) = mean(vals), t_interval(vals)
+                row[f"epoch_{key}"], (row[f"epoch_{key}_ci_low"], row[f"epoch_{key}_ci_high"]) = (
+                    mean(vals), t_interval(vals))
             tau, s = row[f"epoch_time_ratio_{clock}"], steps_or_kept(row)
             row[f"fixed_share_{clock}"] = (tau - s) / (1 - s) if s < 1 else math.nan
-            paired = _paired_ratios(g, full, (lambda r: r.train_time_s) if clock == "wall" else (lambda r: r.cpu_time_s))
+            paired = _paired_ratios(g, full,
+                                    (lambda r: r.train_time_s) if clock == "wall" else (lambda r: r.cpu_time_s))
             ratios_ = [t for _, t in paired]
             row[f"run_time_ratio_{clock}"] = mean(ratios_)
             row[f"run_time_ratio_{clock}_ci_low"], row[f"run_time_ratio_{clock}_ci_high"] = t_interval(ratios_)
@@ -402,11 +408,13 @@ def spike_factor_table(runs: list[Run]) -> list[dict[str, Any]]:
     for (label, ratio), g in groups_by_cell(runs).items():
         per_run = []
         for r in g:
-            pruned = [m for m in r.metrics if m.get("spike_factor_cv") is not None and m.get("selected", 0) < r.num_train]
+            pruned = [m for m in r.metrics
+                      if m.get("spike_factor_cv") is not None and m.get("selected", 0) < r.num_train]
             if pruned:
                 half = (len(pruned) + 1) // 2
                 per_run.append({f"{k}{suffix}": mean(float(m.get(k, math.nan)) for m in part)
-                                for suffix, part in (("", pruned), ("_early", pruned[:half]), ("_late", pruned[half:] or pruned[-1:]))
+                                for suffix, part in (("", pruned), ("_early", pruned[:half]),
+                                                     ("_late", pruned[half:] or pruned[-1:]))
                                 for k in SPIKE_KEYS})
                 per_run[-1]["cv_min"] = min(float(m["spike_factor_cv"]) for m in pruned)
                 per_run[-1]["cv_max"] = max(float(m["spike_factor_cv"]) for m in pruned)
@@ -428,7 +436,8 @@ def spike_factor_per_epoch(runs: list[Run]) -> list[dict[str, Any]]:
         if not logged:
             continue
         for e in range(max(len(r.metrics) for r in logged)):
-            at = [(r.metrics[e], r) for r in logged if e < len(r.metrics) and r.metrics[e].get("spike_factor_cv") is not None]
+            at = [(r.metrics[e], r) for r in logged
+                  if e < len(r.metrics) and r.metrics[e].get("spike_factor_cv") is not None]
             if at:
                 rows.append({"label": label, "ratio": ratio, "epoch": e + 1, "n": len(at),
                              "spike_factor_cv": mean(float(m["spike_factor_cv"]) for m, _ in at),
@@ -449,11 +458,13 @@ def diagnostics_table(runs: list[Run]) -> list[dict[str, Any]]:
             return mean(vals)
 
         def pruned(r: Run, key: str) -> list[float]:
-            return [float(m[key]) for m in r.metrics if key in m and m.get("selected", 0) < r.summary.get("num_train", 0)]
+            return [float(m[key]) for m in r.metrics
+                    if key in m and m.get("selected", 0) < r.summary.get("num_train", 0)]
 
         row = {
             "label": label, "method": g[0].method, "ratio": ratio, "n": len(g),
-            "var_ratio_pred": per_run(lambda r: mean(pruned(r, "var_ratio_pred")) if pruned(r, "var_ratio_pred") else None),
+            "var_ratio_pred": per_run(
+                lambda r: mean(pruned(r, "var_ratio_pred")) if pruned(r, "var_ratio_pred") else None),
             "weight_max": per_run(lambda r: max(pruned(r, "weight_max"), default=None)),
             "weight_q99": per_run(lambda r: max(pruned(r, "weight_q99"), default=None)),
             "never_drawn_pruned": per_run(lambda r: r.summary.get("never_drawn_pruned")),

@@ -105,7 +105,8 @@ class Run:
             wall += float(m.get("epoch_time_s", math.nan))
             cpu += float(m.get("epoch_cpu_s", math.nan))
             if m.get("test_acc") is not None:
-                points.append(CurvePoint(int(m.get("epoch", len(points) + 1)), examples, wall, cpu, float(m["test_acc"])))
+                points.append(CurvePoint(int(m.get("epoch", len(points) + 1)), examples, wall, cpu,
+                                         float(m["test_acc"])))
         return points
 
 
