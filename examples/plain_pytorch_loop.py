@@ -21,9 +21,10 @@ from sadp.data import build_dataset
 from sadp.snn import build_model
 from sadp.train.inputs import ModelInputs
 
+Log = list[tuple[int, int]]  # (batches planned, batches run) per epoch
 
-def train_full(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int,
-               seed: int) -> list[tuple[int, int]]:
+
+def train_full(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int, seed: int) -> Log:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     loader = DataLoader(train_ds, batch_size=64, shuffle=True)
     log = []
@@ -42,8 +43,7 @@ def train_full(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs:
     return log
 
 
-def train_pruned(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int,
-                 seed: int) -> list[tuple[int, int]]:
+def train_pruned(model: nn.Module, train_ds: Dataset, inputs: ModelInputs, epochs: int, seed: int) -> Log:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     pruner = sadp.Pruner(model, train_ds, "sadp", ratio=0.5, epochs=epochs, seed=seed)  # sadp
     loader = DataLoader(train_ds, batch_size=64, sampler=pruner.sampler)  # sadp

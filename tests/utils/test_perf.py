@@ -39,8 +39,8 @@ def block():
     during = libc.mallinfo2()
     libc.free(p)
     after = libc.mallinfo2()
-    return {"mmapped": during.hblks - before.hblks, "heap_growth_kept": after.arena - before.arena,
-            "arena_after": after.arena}
+    return {"mmapped": during.hblks - before.hblks, "free_in_heap_after": after.fordblks,
+            "trimmed": during.arena - after.arena, "arena_after": after.arena}
 
 def state():
     return {"tuned": perf.allocator_tuned(), "threads": torch.get_num_threads(),
@@ -67,7 +67,9 @@ def test_fast_cpu_tunes_the_allocator_and_threads_and_a_second_call_changes_noth
     assert out["untuned"]["mmapped"] == 1 and out["tuned_before"] is False  # glibc's default: mmap
     assert out["first"] is True and out["state"]["tuned"] is True and out["state"]["threads"] == 1
     assert out["tuned"]["mmapped"] == 0  # served from the heap ...
-    assert out["tuned"]["heap_growth_kept"] >= size  # ... and kept there after free (no trim)
+    # ... and kept there after free: the heap is not trimmed and holds the freed block as free space.
+    assert out["tuned"]["trimmed"] == 0 and out["tuned"]["free_in_heap_after"] >= size
+    assert out["untuned"]["free_in_heap_after"] < size  # untuned, the block went back to the OS
     assert out["second"] is True
     assert out["state_again"] == out["state"]  # tuned, same thread count, no environment change
     assert out["again"]["mmapped"] == 0 and out["again"]["arena_after"] == out["tuned"]["arena_after"]

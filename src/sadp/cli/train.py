@@ -72,7 +72,7 @@ BOOL_FLAGS = {
     "no_amp": "disable mixed precision on CUDA",
     "memory_lean": "recompute spiking stages in backward: less activation memory, more compute (sadp models)",
     "compile": "torch.compile the model (first step compiles; kernels cached in ~/.cache/sadp/inductor)",
-    "no_tune_allocator": "leave glibc malloc settings alone (default: keep large freed blocks for reuse)",
+    "no_tune_allocator": "leave glibc malloc settings alone (otherwise large freed blocks are kept for reuse)",
 }
 
 
