@@ -12,7 +12,7 @@ reading ||softmax(z) - y|| off the gradients, as the trainer does (timed with th
 ``observe`` computes the softmax itself. Every epoch here observes all N examples (a full-data
 epoch); a pruned epoch at ratio r observes (1 - r) N. The training epoch is extrapolated from timed
 steps (forward + backward + SGD, batch 64, 3x32x32 input, T = 4): steps_per_epoch x median step.
-Goals (issue 3): overhead under 1 s per epoch at ImageNet size and under 1% of the epoch.
+Goals: overhead under 1 s per epoch at ImageNet size and under 1% of the epoch.
 """
 from __future__ import annotations
 
