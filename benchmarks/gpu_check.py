@@ -9,9 +9,9 @@ Three parts, each recorded even when a later one fails or the time budget runs o
 2. step time: one training step (forward + backward + SGD step, CUDA-synchronised, median of N)
    of small_cnn (64-128-128) and VGG-11 at full width, T = 4, ours against SpikingJelly's fastest
    available form (eager and torch.compile; SpikingJelly 2.0 has no other backend switch);
-3. training: the deep regime of the evidence-v3 study (VGG-11, 2,500 CIFAR-10 images, the
-   evidence-sgd recipe) at full VGG width, full data and SADP r = 0.5, for ``--epochs`` epochs:
-   test accuracy, epoch times and SADP's spike-factor CV per epoch. Without ``--data-dir`` (or
+3. training: the deep regime of the evidence-v3 study (``experiments/evidence-deep.yaml``: VGG-11,
+   1,000 CIFAR-10 images, the evidence-sgd recipe) at full VGG width, full data and SADP r = 0.5,
+   for ``--epochs`` epochs: test accuracy, epoch times and SADP's spike-factor CV per epoch. Without ``--data-dir`` (or
    ``CIFAR10_DIR``) it trains on the embedded digits instead and says so.
 
 ``--cpu --quick`` runs the same code on the CPU at toy sizes (tests collected only, batch 4, VGG
@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_time import spikingjelly_net  # noqa: E402  (benchmarks/ is not a package)
@@ -44,8 +45,19 @@ from sadp.utils.io import atomic_write_json  # noqa: E402
 from sadp.utils.perf import compile_model  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-RECIPE = dict(dataset="imagefolder", subset=2500, model="vgg11", T=4, batch_size=64, optimizer="sgd", lr=0.1,
-              momentum=0.9, weight_decay=5e-4, warmup_epochs=1.0, augment="flip", eval_every=1, train_eval_size=0)
+DEEP_SPEC = ROOT / "experiments" / "evidence-deep.yaml"
+
+
+def deep_recipe() -> dict[str, Any]:
+    """The deep regime's training settings, read from its sweep spec so the two cannot drift apart.
+
+    The spec's shared settings merged with its (single) dataset's; the check overrides the width,
+    the epochs and the data directory, and evaluates every epoch.
+    """
+    spec = yaml.safe_load(DEEP_SPEC.read_text())
+    recipe = dict(spec["settings"], **spec["datasets"][0]["settings"])
+    recipe.pop("data_dir", None)
+    return dict(recipe, eval_every=1, train_eval_size=0)
 
 
 class Budget:
@@ -140,7 +152,7 @@ def step_times(device: torch.device, quick: bool, budget: Budget) -> list[dict[s
 
 def train_cells(device: torch.device, quick: bool, data_dir: str | None, epochs: int, budget: Budget,
                 out: Path) -> list[dict[str, Any]]:
-    base: dict[str, Any] = dict(RECIPE, data_dir=data_dir, model_options={"width": 1.0}, epochs=epochs)
+    base: dict[str, Any] = dict(deep_recipe(), data_dir=data_dir, model_options={"width": 1.0}, epochs=epochs)
     note = ""
     if quick or not data_dir:
         base.update(dataset="digits", data_dir=None, subset=200 if quick else None, augment=None,

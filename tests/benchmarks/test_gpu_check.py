@@ -36,3 +36,24 @@ def test_gpu_check_refuses_without_cuda_unless_cpu() -> None:
         pytest.skip("a CUDA device is present")
     r = subprocess.run([sys.executable, str(SCRIPT)], capture_output=True, text=True, timeout=300)
     assert r.returncode == 2 and "no CUDA device here; --cpu runs the CPU rehearsal" in r.stderr
+
+
+def test_gpu_check_trains_the_deep_regime_of_its_spec() -> None:
+    """The check's training cells use the deep sweep spec's recipe, not a copy that could drift."""
+    import importlib.util
+
+    import yaml
+
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    deep = yaml.safe_load((SCRIPT.parents[1] / "experiments" / "evidence-deep.yaml").read_text())
+    recipe = module.deep_recipe()
+    for key, value in {**deep["settings"], **deep["datasets"][0]["settings"]}.items():
+        if key not in ("data_dir", "eval_every", "train_eval_size"):
+            assert recipe[key] == value, key
+    assert recipe["model"] == "vgg11" and "data_dir" not in recipe
