@@ -367,7 +367,9 @@ def render_markdown(runs: list[Run], missing: list[str], table: list[dict[str, A
     out = [f"# {title}", ""]
     out += [f"Setting: {_describe(runs)}.", "", machines_line(runs), ""]
     if command:
-        out += ["Command:", "", "```", command, "```", ""]
+        # sweep.json keeps the latest invocation only; a grid run in sittings (--only) shows its last one.
+        out += ["Command (the sweep's latest run; a grid run in sittings shows only its last sitting):", "",
+                "```", command, "```", ""]
     if missing:
         out += [f"**Incomplete: {len(missing)} cell(s) of the sweep have no result and are left out:** "
                 + ", ".join(missing), ""]
