@@ -33,11 +33,11 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from step_time import spikingjelly_net  # noqa: E402  (benchmarks/ is not a package)
 
+from sadp.experiments.sweep_spec import SweepSpec  # noqa: E402
 from sadp.snn import build_model  # noqa: E402
 from sadp.train.config import TrainConfig  # noqa: E402
 from sadp.train.trainer import Trainer  # noqa: E402
@@ -49,14 +49,15 @@ DEEP_SPEC = ROOT / "experiments" / "evidence-deep.yaml"
 
 
 def deep_recipe() -> dict[str, Any]:
-    """The deep regime's training settings, read from its sweep spec so the two cannot drift apart.
+    """The deep regime's training settings: the config its sweep gives the full-data cell of seed 0
+    (the sweep's own merge of shared and dataset settings), so the two cannot drift apart.
 
-    The spec's shared settings merged with its (single) dataset's; the check overrides the width,
-    the epochs and the data directory, and evaluates every epoch.
+    Without the cell's output, data directory, method and ratio (each training cell of the check sets
+    its own); the check also overrides the width and the epochs, and evaluates every epoch.
     """
-    spec = yaml.safe_load(DEEP_SPEC.read_text())
-    recipe = dict(spec["settings"], **spec["datasets"][0]["settings"])
-    recipe.pop("data_dir", None)
+    cell = next(c for c in SweepSpec.load(DEEP_SPEC).cells(ROOT / "runs", resolve_data=False)
+                if c.label == "full" and c.seed == 0)
+    recipe = {k: v for k, v in cell.config.items() if k not in ("out", "data_dir", "method", "ratio")}
     return dict(recipe, eval_every=1, train_eval_size=0)
 
 

@@ -42,7 +42,7 @@ def test_gpu_check_trains_the_deep_regime_of_its_spec() -> None:
     """The check's training cells use the deep sweep spec's recipe, not a copy that could drift."""
     import importlib.util
 
-    import yaml
+    from sadp.experiments.sweep_spec import SweepSpec
 
     sys.path.insert(0, str(SCRIPT.parent))
     try:
@@ -51,9 +51,10 @@ def test_gpu_check_trains_the_deep_regime_of_its_spec() -> None:
         spec.loader.exec_module(module)
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    deep = yaml.safe_load((SCRIPT.parents[1] / "experiments" / "evidence-deep.yaml").read_text())
+    deep = SweepSpec.load(SCRIPT.parents[1] / "experiments" / "evidence-deep.yaml")
+    full = next(c for c in deep.cells("/tmp/out", resolve_data=False) if c.label == "full" and c.seed == 0)
     recipe = module.deep_recipe()
-    for key, value in {**deep["settings"], **deep["datasets"][0]["settings"]}.items():
-        if key not in ("data_dir", "eval_every", "train_eval_size"):
+    for key, value in full.config.items():
+        if key not in ("out", "data_dir", "method", "ratio", "eval_every", "train_eval_size"):
             assert recipe[key] == value, key
     assert recipe["model"] == "vgg11" and "data_dir" not in recipe
