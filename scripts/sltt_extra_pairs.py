@@ -7,33 +7,27 @@ different machines).
 """
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 
+from sadp.experiments.runs import Run, load_runs
 from sadp.experiments.stats import paired_stats
 
 
-def accuracy(root: str, cell: str) -> dict[int, float]:
-    """Seed -> final test accuracy (%) of ``root/runs/cifar10/<cell>-s<seed>``."""
-    out = {}
-    for seed in range(5):
-        p = Path(root) / "runs" / "cifar10" / f"{cell}-s{seed}" / "summary.json"
-        if p.exists():
-            out[seed] = json.loads(p.read_text())["test_acc"] * 100
-    return out
+def accuracy(runs: list[Run], label: str, ratio: float) -> dict[int, float]:
+    """Seed -> final test accuracy (%) of the runs labelled ``label`` at ``ratio``."""
+    return {r.seed: r.summary["test_acc"] * 100 for r in runs if r.label == label and r.ratio == ratio}
 
 
 def main() -> None:
-    sltt = sys.argv[1] if len(sys.argv) > 1 else "docs/results/sltt-sgd"
-    evidence = sys.argv[2] if len(sys.argv) > 2 else "docs/results/evidence-sgd"
-    combined = accuracy(sltt, "sltt1_random_dynamic-r0.5")
+    sltt, _ = load_runs(sys.argv[1] if len(sys.argv) > 1 else "docs/results/sltt-sgd")
+    evidence, _ = load_runs(sys.argv[2] if len(sys.argv) > 2 else "docs/results/evidence-sgd")
+    combined = accuracy(sltt, "sltt1_random_dynamic", 0.5)
     pairs = [
-        ("sltt1_random_dynamic r0.5 - random_dynamic r0.5 (BPTT)", combined, accuracy(evidence, "random_dynamic-r0.5")),
-        ("sltt1_random_dynamic r0.5 - sltt1 (full data)", combined, accuracy(sltt, "sltt1-r0")),
+        ("sltt1_random_dynamic r0.5 - random_dynamic r0.5 (BPTT)", combined, accuracy(evidence, "random_dynamic", 0.5)),
+        ("sltt1_random_dynamic r0.5 - sltt1 (full data)", combined, accuracy(sltt, "sltt1", 0.0)),
         ("sltt1_random_dynamic r0.5 - full_short r0.5 (BPTT, 35 epochs)", combined,
-         accuracy(evidence, "full_short-r0.5")),
-        ("sltt1 - sltt", accuracy(sltt, "sltt1-r0"), accuracy(sltt, "sltt-r0")),
+         accuracy(evidence, "full_short", 0.5)),
+        ("sltt1 - sltt", accuracy(sltt, "sltt1", 0.0), accuracy(sltt, "sltt", 0.0)),
     ]
     for name, a, b in pairs:
         seeds = sorted(set(a) & set(b))
